@@ -1,0 +1,87 @@
+"""Differentiable copula transform: soft ranks and normal scores of every marginal.
+
+The soft rank of a value is a smooth empirical CDF: a mixture of logistic CDFs centred on
+``m`` anchors (the sample's own order statistics at evenly spaced quantile levels), each
+with a bandwidth set by the local anchor spacing.  Because the bandwidth adapts to the
+local density, heavy tails (Cauchy, lognormal) do not collapse the transform to a linear
+map, and for a fixed sample the map is strictly increasing, so MI is preserved exactly.
+Cost is O(n log n + n * m) per column; memory is bounded by chunking over samples.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+
+# fraction of a column's standard deviation below which it counts as constant
+_CONST_TOL = 1e-12
+
+
+def _anchors(x: torch.Tensor, num_anchors: int) -> torch.Tensor:
+    """Order statistics at evenly spaced levels. x: (B, d, n) -> (B, d, m)."""
+    n = x.shape[-1]
+    s, _ = torch.sort(x, dim=-1)
+    if n <= num_anchors:
+        return s
+    idx = torch.linspace(0, n - 1, num_anchors, device=x.device).round().long()
+    return s[..., idx]
+
+
+def _bandwidths(a: torch.Tensor, scale: torch.Tensor, rel: float) -> torch.Tensor:
+    """Per-anchor logistic scale from the spacing of its neighbours. a: (B, d, m)."""
+    if a.shape[-1] == 1:
+        return scale.expand_as(a)
+    gap = a[..., 1:] - a[..., :-1]  # (B, d, m-1)
+    left = torch.cat([gap[..., :1], gap], dim=-1)
+    right = torch.cat([gap, gap[..., -1:]], dim=-1)
+    # floor relative to the column scale keeps ties and discrete data from giving huge slopes
+    return rel * 0.5 * (left + right) + 1e-3 * scale
+
+
+def soft_rank(x: torch.Tensor, *, num_anchors: int = 64, bandwidth: float = 0.5,
+              chunk_size: int = 4096) -> torch.Tensor:
+    """Soft normalised ranks in (0, 1) of every column.
+
+    Args:
+        x: samples, shape (n, d) or (B, n, d).
+        num_anchors: quantile anchors of the smooth CDF (all samples when n is smaller).
+        bandwidth: logistic scale as a multiple of the local anchor spacing.
+        chunk_size: samples evaluated at once against the anchors (bounds memory).
+
+    Returns:
+        Tensor of x's shape with values in (0, 1); a constant column maps to 0.5 everywhere
+        with zero gradient.
+    """
+    squeeze = x.dim() == 2
+    if squeeze:
+        x = x.unsqueeze(0)
+    xt = rearrange(x, "b n d -> b d n")
+    std = xt.detach().std(dim=-1, keepdim=True) if xt.shape[-1] > 1 else torch.zeros_like(xt[..., :1])
+    const = std <= _CONST_TOL * (xt.detach().abs().amax(dim=-1, keepdim=True) + 1.0)
+    # a unit scale on constant columns keeps the (discarded) branch free of inf * 0 = NaN
+    scale = torch.where(const, torch.ones_like(std), std)
+    a = _anchors(xt, num_anchors)  # (B, d, m)
+    h = _bandwidths(a, scale, bandwidth)  # (B, d, m)
+    out = []
+    for start in range(0, xt.shape[-1], chunk_size):
+        xc = xt[..., start:start + chunk_size]  # (B, d, c)
+        z = (xc.unsqueeze(-1) - a.unsqueeze(-2)) / h.unsqueeze(-2)  # (B, d, c, m)
+        out.append(torch.sigmoid(z).mean(dim=-1))
+    r = torch.cat(out, dim=-1)
+    n = xt.shape[-1]
+    # keep ranks strictly inside (0, 1) so that normal scores stay finite
+    r = (r * n + 0.5) / (n + 1)
+    r = torch.where(const, torch.full_like(r, 0.5), r)
+    r = rearrange(r, "b d n -> b n d")
+    return r.squeeze(0) if squeeze else r
+
+
+def normal_scores(x: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Gaussian copula transform: Phi^{-1}(soft_rank(x)), same shape as x.
+
+    Each column becomes approximately standard normal; constant columns become 0.
+    Keyword arguments go to :func:`soft_rank`.
+    """
+    r = soft_rank(x, **kwargs)
+    return math.sqrt(2.0) * torch.special.erfinv(2.0 * r - 1.0)

@@ -1,0 +1,1 @@
+"""Integrations built on infoatlas-loss (ManiSkill MaxMI key states, representation learning)."""

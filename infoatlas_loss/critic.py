@@ -101,17 +101,18 @@ def critic(theta: torch.Tensor, config: InfoAtlasConfig, v: torch.Tensor,
     return _T_MAX * torch.tanh(t / _T_MAX)
 
 
-def canonical_order(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
-                    ) -> torch.Tensor:
-    """A pseudo-random order of the samples that depends only on their values.
+def canonical_order(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """A pseudo-random order of the samples that depends only on their per-column ranks.
 
-    Sorting by a hash of each pair makes the marginal pairing, and so the estimate, exactly
-    invariant to a permutation of the input rows.  Returns indices (B, n).
+    Sorting by a hash of each pair's ranks makes the noise padding and the marginal pairing,
+    and so the estimate, exactly invariant to a permutation of the input rows and to
+    strictly monotone transforms of the marginals.  x (B, n, dx), y (B, n, dy), hash
+    weights w (B, dx + dy) -> indices (B, n).
     """
     v = torch.cat([x, y], dim=-1).detach()
-    dev = generator.device if generator is not None else torch.device("cpu")
-    w = torch.randn(v.shape[-1], generator=generator, device=dev).to(v) * 7.3 + 1.1
-    h = torch.sin(v @ w) * 43758.5453
+    ranks = torch.argsort(torch.argsort(v, dim=1), dim=1).to(torch.float64) / v.shape[1]
+    h = torch.einsum("bnd,bd->bn", ranks, w.to(ranks) * 7.3 + 1.1)
+    h = torch.sin(h) * 43758.5453
     return torch.argsort(h - torch.floor(h), dim=1)
 
 

@@ -10,50 +10,80 @@ import torch
 
 from .critic import GaussianStats, canonical_order, dv_bound
 from .model import InfoAtlas
-from .slicing import noise_pad
 from .softrank import normal_scores
 
 
-def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *,
-            generator: torch.Generator | None = None, num_anchors: int = 64
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normal scores of every marginal, noise-padded to ``max_dim``.
+def dataset_seeds(num: int, generator: torch.Generator | None = None) -> list[int]:
+    """One seed per dataset; every random draw of a dataset comes from its own seed, so
+    results do not depend on how datasets are batched or chunked."""
+    return torch.randint(0, 2 ** 62, (num,), generator=generator).tolist()
+
+
+def _draw(seeds: list[int], shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Standard normals of ``shape`` per seed -> (len(seeds), *shape) on like's device/dtype."""
+    out = [torch.randn(shape, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+           for s in seeds]
+    return torch.stack(out).to(like)
+
+
+def hash_weights(seeds: list[int], dim: int) -> torch.Tensor:
+    """Per-dataset weights (B, dim) of the canonical-order hash (float64, CPU)."""
+    return _draw([s ^ 0x5EED for s in seeds], (dim,), torch.empty(0, dtype=torch.float64))
+
+
+def _fill(z: torch.Tensor, v: torch.Tensor, noise: torch.Tensor, rank: torch.Tensor
+          ) -> torch.Tensor:
+    """Replace constant columns by N(0, 1) noise and pad to ``max_dim`` with more noise.
+
+    ``noise`` (B, n, max_dim) rows are laid out in canonical order (``rank`` = position of
+    each row), so a permutation of the input rows permutes the noise with them.
+    """
+    b, n, d = z.shape
+    noise = torch.gather(noise, 1, rank.unsqueeze(-1).expand_as(noise))
+    const = (v.detach() == v.detach()[:, :1]).all(dim=1, keepdim=True)  # (B, 1, d)
+    z = torch.where(const, noise[..., :d], z)
+    return torch.cat([z, noise[..., d:]], dim=-1)
+
+
+def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: list[int],
+            num_anchors: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normal scores of every marginal, noise-padded to ``max_dim``, and the canonical order.
 
     A constant column carries no information; it is replaced by independent N(0, 1) noise,
     like padding (Prop. A.3), so it adds nothing to the estimate and gets zero gradient.
-    x (B, n, dx), y (B, n, dy), dx, dy <= max_dim -> two tensors (B, n, max_dim).
+    x (B, n, dx), y (B, n, dy), dx, dy <= max_dim, one seed per dataset ->
+    (B, n, max_dim) twice and order (B, n).
     """
-    out = []
-    for v in (x, y):
-        z = normal_scores(v, num_anchors=num_anchors)
-        const = (v.detach() == v.detach()[:, :1]).all(dim=1, keepdim=True)  # (B, 1, d)
-        if bool(const.any()):
-            z = torch.where(const, noise_pad(z[..., :0], v.shape[-1], generator=generator), z)
-        out.append(noise_pad(z, max_dim, generator=generator))
-    return out[0], out[1]
+    if max(x.shape[-1], y.shape[-1]) > max_dim:
+        raise ValueError(f"dimensions {x.shape[-1]}, {y.shape[-1]} exceed max_dim={max_dim}; slice")
+    n = x.shape[1]
+    order = canonical_order(x, y, hash_weights(seeds, x.shape[-1] + y.shape[-1]))
+    rank = torch.argsort(order, dim=1)
+    noise = _draw(seeds, (n, 2 * max_dim), x)  # (B, n, 2 * max_dim)
+    zx = _fill(normal_scores(x, num_anchors=num_anchors), x, noise[..., :max_dim], rank)
+    zy = _fill(normal_scores(y, num_anchors=num_anchors), y, noise[..., max_dim:], rank)
+    return zx, zy, order
 
 
-def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *,
+def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, order: torch.Tensor,
                    eval_x: torch.Tensor | None = None, eval_y: torch.Tensor | None = None,
-                   num_shifts: int = 16, generator: torch.Generator | None = None
-                   ) -> torch.Tensor:
+                   num_shifts: int = 16) -> torch.Tensor:
     """DV estimate (B,) in nats from prepared scores.
 
     The critic is generated from (zx, zy); it is evaluated on (eval_x, eval_y) when given
     (pretraining scores a fresh sample), else on the context itself (inference).
+    ``order`` is the canonical order of the evaluated sample.
     """
     config = getattr(model, "module", model).config  # unwrap DistributedDataParallel
     theta = model(zx, zy)
     stats = GaussianStats(zx, zy) if config.gaussian_critic else None
     ex = zx if eval_x is None else eval_x
     ey = zy if eval_y is None else eval_y
-    order = canonical_order(ex, ey, generator)
     return dv_bound(theta, config, ex, ey, stats=stats, order=order, num_shifts=num_shifts)
 
 
-def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *,
-                   generator: torch.Generator | None = None, num_shifts: int = 16,
-                   num_anchors: int = 64) -> torch.Tensor:
+def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: list[int],
+                   num_shifts: int = 16, num_anchors: int = 64) -> torch.Tensor:
     """MI in nats, (B,), for x (B, n, dx), y (B, n, dy) with dx, dy <= ``max_dim``."""
-    zx, zy = prepare(x, y, model.config.max_dim, generator=generator, num_anchors=num_anchors)
-    return dv_from_scores(model, zx, zy, num_shifts=num_shifts, generator=generator)
+    zx, zy, order = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors)
+    return dv_from_scores(model, zx, zy, order=order, num_shifts=num_shifts)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .checks import as_tensor, check_pair
-from .estimator import estimate_batch
+from .estimator import dataset_seeds, estimate_batch
 from .model import InfoAtlas
 from .pretrained import load_pretrained
 from .slicing import flatten_slices, project, stiefel
@@ -93,8 +93,9 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
     s = num_slices if max(x.shape[-1], y.shape[-1]) > md else 1
     xs = flatten_slices(_slices(x, md, s, k, generator))  # (B*S, n, kx)
     ys = flatten_slices(_slices(y, md, s, k, generator))
+    seeds = dataset_seeds(s, generator) * b  # slice j of every batch item shares seed j
     est = torch.cat([estimate_batch(net, xs[i:i + chunk_size], ys[i:i + chunk_size],
-                                    generator=generator, num_shifts=num_shifts)
+                                    seeds=seeds[i:i + chunk_size], num_shifts=num_shifts)
                      for i in range(0, b * s, chunk_size)]).view(b, s)
     if return_slices:
         return est[0] if single else est

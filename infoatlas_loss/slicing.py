@@ -1,4 +1,4 @@
-"""Noise padding (Prop. A.3) and random Stiefel projections for k-sliced MI (Sec. 4)."""
+"""Random Stiefel projections for k-sliced MI (paper Sec. 4, Eq. 9/10)."""
 from __future__ import annotations
 
 import torch
@@ -9,21 +9,6 @@ def _randn(shape, generator, like: torch.Tensor) -> torch.Tensor:
     # draw on the generator's device, then move: results do not depend on the input's device
     dev = generator.device if generator is not None else torch.device("cpu")
     return torch.randn(shape, generator=generator, device=dev, dtype=torch.float64).to(like)
-
-
-def noise_pad(x: torch.Tensor, max_dim: int, *, generator: torch.Generator | None = None
-              ) -> torch.Tensor:
-    """Pad the last dimension to ``max_dim`` with independent N(0, 1) columns.
-
-    Independent noise leaves I(X; Y) unchanged (paper Prop. A.3).  (..., n, d) -> (..., n, max_dim).
-    """
-    d = x.shape[-1]
-    if d > max_dim:
-        raise ValueError(f"cannot pad {d} dimensions down to max_dim={max_dim}; slice instead")
-    if d == max_dim:
-        return x
-    noise = _randn((*x.shape[:-1], max_dim - d), generator, x)
-    return torch.cat([x, noise], dim=-1)
 
 
 def stiefel(num: int, d: int, k: int, *, generator: torch.Generator | None = None,

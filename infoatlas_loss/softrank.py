@@ -57,10 +57,13 @@ def soft_rank(x: torch.Tensor, *, num_anchors: int = 64, bandwidth: float = 0.5,
     if squeeze:
         x = x.unsqueeze(0)
     xt = rearrange(x, "b n d -> b d n")
-    std = xt.detach().std(dim=-1, keepdim=True) if xt.shape[-1] > 1 else torch.zeros_like(xt[..., :1])
-    const = std <= _CONST_TOL * (xt.detach().abs().amax(dim=-1, keepdim=True) + 1.0)
-    # a unit scale on constant columns keeps the (discarded) branch free of inf * 0 = NaN
-    scale = torch.where(const, torch.ones_like(std), std)
+    if xt.shape[-1] > 1:
+        var = xt.var(dim=-1, keepdim=True)
+    else:
+        var = torch.zeros_like(xt[..., :1])
+    const = var.detach().sqrt() <= _CONST_TOL * (xt.detach().abs().amax(dim=-1, keepdim=True) + 1.0)
+    # unit scale on constant columns: keeps sqrt'(0) and the discarded branch free of NaN
+    scale = torch.where(const, torch.ones_like(var), var).sqrt()
     a = _anchors(xt, num_anchors)  # (B, d, m)
     h = _bandwidths(a, scale, bandwidth)  # (B, d, m)
     out = []

@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from .atlas import gaussian_task, sample_atlas
 from .config import InfoAtlasConfig
-from .estimator import dv_from_scores, estimate_batch, prepare
+from .critic import canonical_order
+from .estimator import dataset_seeds, dv_from_scores, estimate_batch, hash_weights, prepare
 from .model import InfoAtlas
 from .pretrained import save_weights
 
@@ -51,7 +52,19 @@ def _parse(argv=None):
     p.add_argument("--resume", action="store_true")
     p.add_argument("--export", default=None, help="write EMA weights (safetensors) here at the end")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--export-only", action="store_true",
+                   help="write the EMA weights of OUT/ckpt.pt to --export and exit")
     return p.parse_args(argv)
+
+
+def export_checkpoint(ckpt: str | Path, path: str | Path, info: dict | None = None) -> str:
+    """EMA weights of a training checkpoint -> shipped safetensors file; returns sha256."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    model = InfoAtlas(InfoAtlasConfig.from_dict(json.loads(state["config"])))
+    model.load_state_dict(state["ema"])
+    info = {"steps": int(state["step"]), "train_minutes": round(float(state["elapsed"]) / 60, 1),
+            **(info or {})}
+    return save_weights(model, path, info=info)
 
 
 @torch.no_grad()
@@ -65,7 +78,7 @@ def validate(model: InfoAtlas, *, n: int = 1000, reps: int = 2, seed: int = 123)
             continue
         for mi in VAL_MI:
             x, y, true = gaussian_task(reps, n, dx, dy, mi, generator=g)
-            est = estimate_batch(model, x, y, generator=g).mean().item()
+            est = estimate_batch(model, x, y, seeds=dataset_seeds(reps, g)).mean().item()
             rows.append({"dx": dx, "dy": dy, "true": true, "est": round(est, 4)})
     mae = sum(abs(r["est"] - r["true"]) for r in rows) / len(rows)
     return {"mae": mae, "rows": rows}
@@ -78,6 +91,9 @@ def _lr(args, step: int, progress: float) -> float:
 
 def main(argv=None):
     args = _parse(argv)
+    if args.export_only:
+        print(export_checkpoint(Path(args.out) / "ckpt.pt", args.export))
+        return
     ddp = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank, world = 0, 1
     if ddp:
@@ -130,8 +146,11 @@ def main(argv=None):
         n = int(torch.randint(args.n_min, args.n_max + 1, (1,), generator=g))
         with torch.no_grad():
             x, y = sample_atlas(args.batch, 2 * n, dx, dy, generator=g)
-            zx, zy = prepare(x.to(device), y.to(device), config.max_dim, generator=g)
-        dv = dv_from_scores(net, zx[:, :n], zy[:, :n], eval_x=zx[:, n:], eval_y=zy[:, n:], generator=g)
+            seeds = dataset_seeds(args.batch, g)
+            zx, zy, _ = prepare(x.to(device), y.to(device), config.max_dim, seeds=seeds)
+            ex, ey = zx[:, n:], zy[:, n:]
+            order = canonical_order(ex, ey, hash_weights([s + 1 for s in seeds], 2 * config.max_dim))
+        dv = dv_from_scores(net, zx[:, :n], zy[:, :n], eval_x=ex, eval_y=ey, order=order)
         loss = -dv.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

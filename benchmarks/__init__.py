@@ -1,0 +1,1 @@
+"""Benchmarks of the InfoAtlas estimator: bmi tasks, classical baselines, accuracy tables."""

@@ -99,14 +99,18 @@ def table(summary: dict, cols: list, col_name=str, md: bool = False) -> str:
         cells = [name, f"{row['gt']:.3f}"]
         for c in cols:
             v = row.get(c)
-            cells += [f"{v['mean']:.3f} ± {v['std']:.3f}", f"{v['abs_err']:.3f}"] if v else ["", ""]
+            if v:
+                sd = f" ± {v['std']:.3f}" if v["k"] > 1 else ""
+                cells += [f"{v['mean']:.3f}{sd}", f"{v['abs_err']:.3f}"]
+            else:
+                cells += ["", ""]
         rows.append(cells)
     ov = summary["overall"]
     rows.append(["mean |error|", ""] + [h for c in cols for h in ("", f"{ov[c]['mean_abs_err']:.3f}")])
     rows.append(["mean s / estimate", ""] + [h for c in cols for h in (f"{ov[c]['mean_seconds']:.3f}", "")])
     if md:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+        esc = lambda r: "| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |"  # noqa: E731
+        return "\n".join([esc(head), "|" + "---|" * len(head)] + [esc(r) for r in rows])
     w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     fmt = lambda r: "  ".join(str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i])  # noqa: E731
                               for i, c in enumerate(r))
@@ -138,18 +142,22 @@ def plot(summary: dict, methods: list[str], path: Path) -> None:
 
 def parse(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", choices=["table1", "all"], default="table1")
+    p.add_argument("--tasks", choices=["table1", "all"], default=None, help="default table1")
     p.add_argument("--task-names", nargs="+", default=None, help="explicit task ids")
-    p.add_argument("--n", type=int, default=5000)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--n", type=int, default=None, help="samples per estimate (default 5000)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
     p.add_argument("--out", default="outputs/accuracy")
     p.add_argument("--weights", default=None, help="safetensors file (default: shipped)")
-    p.add_argument("--quick", action="store_true", help="n=1000, seed 0, Table-1, no extras")
+    p.add_argument("--quick", action="store_true",
+                   help="defaults n=1000, seed 0, Table-1 tasks, and no extras")
     p.add_argument("--extras", action="store_true",
                    help=f"InfoAtlas on Table-1 tasks at n in {EXTRA_NS}")
     a = p.parse_args(argv)
-    if a.quick:
-        a.n, a.seeds, a.tasks, a.extras = 1000, [0], "table1", False
+    quick = a.quick
+    a.n = a.n or (1000 if quick else 5000)
+    a.seeds = a.seeds or ([0] if quick else [0, 1, 2])
+    a.tasks = a.tasks or "table1"
+    a.extras = a.extras and not quick
     return a
 
 
@@ -172,8 +180,9 @@ def main(argv=None) -> dict:
     if a.extras:
         t1 = [t for t in tasks if t.name in TABLE1] or get_tasks("table1")
         info = {"InfoAtlas": methods["InfoAtlas"]}
-        ext = [r for n in EXTRA_NS for r in run_records(t1, info, n, a.seeds, log=None)
-               for r in [dict(r, method=f"n={n}")]]
+        ext = []
+        for n in EXTRA_NS:
+            ext += [dict(r, method=f"n={n}") for r in run_records(t1, info, n, a.seeds, log=None)]
         ext_sum = summarize(ext)
         cols = [f"n={n}" for n in EXTRA_NS]
         text += "\n\nInfoAtlas vs sample size\n" + table(ext_sum, cols)

@@ -1,0 +1,96 @@
+"""Fast checks of the benchmark code: bmi ground truths, samplers, baselines, the runner."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import accuracy
+from benchmarks.baselines import gaussian_copula_mi, gaussian_mi, ksg
+from benchmarks.bmi_tasks import TABLE1, TASKS, get_tasks
+from benchmarks.verify_truth import check_task
+
+# Table 1 of Czyż et al. (2023), nats
+PAPER_TABLE1 = {
+    "multinormal-dense-5-5-0.5": 0.5928,
+    "spiral-multinormal-sparse-3-3-2-2.0": 1.0217,
+    "asinh-student-identity-5-5-2": 0.4482,
+    "student-identity-3-3-3": 0.1787,
+    "normal_cdf-multinormal-sparse-3-3-2-2.0": 1.0217,
+    "half_cube-multinormal-sparse-5-5-2-2.0": 1.0217,
+    "1v1-additive-0.1": 1.7094,
+    "1v1-bimodal-0.75": 0.4133,
+}
+
+
+def test_table1_ground_truths():
+    assert set(TABLE1) == set(PAPER_TABLE1)
+    for name, mi in PAPER_TABLE1.items():
+        assert TASKS[name].mi == pytest.approx(mi, abs=5e-4), name
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_sampler_shapes_and_determinism(name):
+    t = TASKS[name]
+    x, y = t.sample(64, np.random.default_rng(3))
+    assert x.shape == (64, t.dim_x) and y.shape == (64, t.dim_y)
+    assert np.all(np.isfinite(x)) and np.all(np.isfinite(y))
+    x2, y2 = t.sample(64, 3)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    x3, _ = t.sample(64, 4)
+    assert not np.array_equal(x, x3)
+
+
+@pytest.mark.parametrize("name", TABLE1 + ("1v1-additive-0.75", "swissroll_x-normal_cdf-1v1-normal-0.75"))
+def test_ground_truth_monte_carlo(name):
+    # mean exact log density ratio over samples of the task (transforms undone)
+    c = check_task(TASKS[name], n=40_000, seed=1)
+    assert c.roundtrip_err < 1e-6
+    assert abs(c.z) < 4.5, c
+
+
+def _correlated_gaussian(n=2000, rho=0.6, seed=0):
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1, 0, rho, 0], [0, 1, 0, rho], [rho, 0, 1, 0], [0, rho, 0, 1.0]])
+    z = rng.multivariate_normal(np.zeros(4), cov, size=n)
+    return z[:, :2], z[:, 2:], -np.log(1 - rho**2)  # two pairs: 2 * (-1/2 log(1 - rho^2))
+
+
+def test_baselines_on_gaussian():
+    x, y, mi = _correlated_gaussian()
+    assert gaussian_mi(x, y) == pytest.approx(mi, abs=0.03)
+    assert gaussian_copula_mi(x, y) == pytest.approx(mi, abs=0.05)
+    assert ksg(x, y) == pytest.approx(mi, abs=0.1)
+    # copula MI ignores monotone marginal maps; KSG is close to invariant
+    assert gaussian_copula_mi(np.exp(x), y**3) == pytest.approx(gaussian_copula_mi(x, y), abs=1e-9)
+
+
+def test_ksg_independent_near_zero():
+    rng = np.random.default_rng(0)
+    assert abs(ksg(rng.normal(size=(2000, 2)), rng.normal(size=(2000, 1)))) < 0.03
+
+
+def test_get_tasks():
+    assert [t.name for t in get_tasks("table1")] == list(TABLE1)
+    assert len(get_tasks("all")) == len(TASKS)
+    with pytest.raises(KeyError):
+        get_tasks(names=["no-such-task"])
+
+
+def test_accuracy_quick_smoke(tmp_path):
+    from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
+
+    torch.manual_seed(0)
+    w = tmp_path / "w.safetensors"
+    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), w)
+    out = tmp_path / "acc"
+    names = ["1v1-additive-0.1", "student-identity-3-3-3"]
+    res = accuracy.main(["--quick", "--weights", str(w), "--out", str(out), "--n", "200",
+                         "--task-names", *names])
+    for f in ("results.json", "results.md", "estimate_vs_truth.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["config"]["tasks"] == names and data["config"]["n"] == 200
+    assert len(data["records"]) == len(names) * 4  # one seed, four methods
+    assert set(res["summary"]["overall"]) == {"InfoAtlas", "KSG", "CCA", "GaussCopula"}

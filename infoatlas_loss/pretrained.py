@@ -20,7 +20,7 @@ from .model import InfoAtlas
 # name -> (file inside pretrained/, sha256 of that file)
 REGISTRY: dict[str, tuple[str, str]] = {
     "infoatlas-base": ("infoatlas-base.safetensors",
-                       "0000000000000000000000000000000000000000000000000000000000000000"),
+                       "a7a474960e5bf3cd8f0b6de2a66777a85ba249546d0dc8632cfc8bf7f9a654de"),
 }
 
 _CACHE: dict[tuple[str, str], InfoAtlas] = {}

@@ -81,7 +81,7 @@ def test_constant_columns_no_nan(tiny):
 
 
 def test_gradcheck_through_softrank_critic_dv(tiny64):
-    x, y = _pair(n=20, dx=2, dy=1, dtype=torch.float64)
+    x, y = _pair(n=16, dx=2, dy=1, dtype=torch.float64)
     x.requires_grad_(True)
     y.requires_grad_(True)
 

@@ -116,6 +116,12 @@ def canonical_order(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.
     return torch.argsort(h - torch.floor(h), dim=1)
 
 
+def default_shifts(n: int) -> int:
+    """Shifts per sample: 16 up to n = 2048, then fewer so that about 32k marginal pairs
+    (never fewer than 4 per sample) bound the cost at large n."""
+    return min(16, max(4, -(-32768 // n)))
+
+
 def marginal_pairs(x: torch.Tensor, y: torch.Tensor, num_shifts: int,
                    order: torch.Tensor) -> torch.Tensor:
     """Pairs (x_i, y_j), i != j, from the product of marginals.
@@ -135,7 +141,8 @@ def marginal_pairs(x: torch.Tensor, y: torch.Tensor, num_shifts: int,
 
 
 def dv_bound(theta: torch.Tensor, config: InfoAtlasConfig, x: torch.Tensor, y: torch.Tensor, *,
-             stats: GaussianStats | None, order: torch.Tensor, num_shifts: int = 16) -> torch.Tensor:
+             stats: GaussianStats | None, order: torch.Tensor, num_shifts: int | None = None
+             ) -> torch.Tensor:
     """DV lower bound in nats with the generated critic.
 
     Args:
@@ -143,11 +150,12 @@ def dv_bound(theta: torch.Tensor, config: InfoAtlasConfig, x: torch.Tensor, y: t
         x, y: evaluation pairs (B, n, max_dim) (normal scores, noise-padded).
         stats: Gaussian-copula statistics of the context (needed if ``gaussian_critic``).
         order: canonical sample order (B, n) from :func:`canonical_order`.
-        num_shifts: marginal pairs per sample.
+        num_shifts: marginal pairs per sample (default :func:`default_shifts`).
 
     Returns:
         (B,) estimates, ``mean T(joint) - log mean exp T(marginal)``.
     """
     joint = critic(theta, config, torch.cat([x, y], dim=-1), stats)  # (B, n)
+    num_shifts = num_shifts or default_shifts(x.shape[1])
     marg = critic(theta, config, marginal_pairs(x, y, num_shifts, order), stats)  # (B, n*S)
     return joint.mean(dim=1) - (torch.logsumexp(marg, dim=1) - math.log(marg.shape[1]))

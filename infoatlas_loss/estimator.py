@@ -67,7 +67,7 @@ def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: list[int],
 
 def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, order: torch.Tensor,
                    eval_x: torch.Tensor | None = None, eval_y: torch.Tensor | None = None,
-                   num_shifts: int = 16) -> torch.Tensor:
+                   num_shifts: int | None = None) -> torch.Tensor:
     """DV estimate (B,) in nats from prepared scores.
 
     The critic is generated from (zx, zy); it is evaluated on (eval_x, eval_y) when given
@@ -83,7 +83,7 @@ def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, orde
 
 
 def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: list[int],
-                   num_shifts: int = 16, num_anchors: int = 64) -> torch.Tensor:
+                   num_shifts: int | None = None, num_anchors: int = 64) -> torch.Tensor:
     """MI in nats, (B,), for x (B, n, dx), y (B, n, dy) with dx, dy <= ``max_dim``."""
     zx, zy, order = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors)
     return dv_from_scores(model, zx, zy, order=order, num_shifts=num_shifts)

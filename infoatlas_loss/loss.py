@@ -21,7 +21,9 @@ class SlicedMILoss(nn.Module):
 
     Args:
         model: an ``InfoAtlas``, a registered name, or None for ``"infoatlas-base"``.
-        num_slices: random projections when a variable is wider than ``max_dim``.
+        num_slices: random projections when a variable is wider than ``max_dim``; each
+            call draws new ones, so a training loop averages over many slices across steps
+            (more slices per call cost proportionally more time).
         slice_dim: dimension of each slice (default ``max_dim``).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over a batch of sample sets.
         generator: optional ``torch.Generator``; by default the global RNG draws new
@@ -33,7 +35,7 @@ class SlicedMILoss(nn.Module):
         ``reduction="none"``.
     """
 
-    def __init__(self, model: InfoAtlas | str | None = None, *, num_slices: int = 64,
+    def __init__(self, model: InfoAtlas | str | None = None, *, num_slices: int = 16,
                  slice_dim: int | None = None, reduction: str = "mean",
                  generator: torch.Generator | None = None):
         super().__init__()

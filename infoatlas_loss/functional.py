@@ -16,6 +16,7 @@ from .estimator import dataset_seeds, estimate_batch
 from .model import InfoAtlas
 from .pretrained import load_pretrained
 from .slicing import flatten_slices, project, stiefel
+from .softrank import column_scale
 
 
 def _resolve(model: InfoAtlas | str | None) -> InfoAtlas:
@@ -28,9 +29,7 @@ def _resolve(model: InfoAtlas | str | None) -> InfoAtlas:
 
 def _standardize(v: torch.Tensor) -> torch.Tensor:
     # z-score before projecting, so no column dominates a slice by its units
-    mu = v.mean(dim=1, keepdim=True)
-    sd = v.std(dim=1, keepdim=True)
-    return (v - mu) / torch.where(sd > 0, sd, torch.ones_like(sd))
+    return (v - v.mean(dim=1, keepdim=True)) / column_scale(v, dim=1)[0]
 
 
 def _slices(v: torch.Tensor, max_dim: int, num_slices: int, k: int, generator) -> torch.Tensor:

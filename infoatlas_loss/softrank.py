@@ -18,6 +18,17 @@ from einops import rearrange
 _CONST_TOL = 1e-12
 
 
+def column_scale(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standard deviation along ``dim`` (kept) that is safe to divide by and differentiate.
+
+    Returns (scale, const): constant columns (std below ``_CONST_TOL`` relative to their
+    magnitude) get scale 1, which keeps sqrt'(0) and 1/0 out of the graph (no NaN / Inf).
+    """
+    var = x.var(dim=dim, keepdim=True) if x.shape[dim] > 1 else torch.zeros_like(x.narrow(dim, 0, 1))
+    const = var.detach().sqrt() <= _CONST_TOL * (x.detach().abs().amax(dim=dim, keepdim=True) + 1.0)
+    return torch.where(const, torch.ones_like(var), var).sqrt(), const
+
+
 def _anchors(x: torch.Tensor, num_anchors: int) -> torch.Tensor:
     """Order statistics at evenly spaced levels. x: (B, d, n) -> (B, d, m)."""
     n = x.shape[-1]
@@ -57,13 +68,7 @@ def soft_rank(x: torch.Tensor, *, num_anchors: int = 64, bandwidth: float = 0.5,
     if squeeze:
         x = x.unsqueeze(0)
     xt = rearrange(x, "b n d -> b d n")
-    if xt.shape[-1] > 1:
-        var = xt.var(dim=-1, keepdim=True)
-    else:
-        var = torch.zeros_like(xt[..., :1])
-    const = var.detach().sqrt() <= _CONST_TOL * (xt.detach().abs().amax(dim=-1, keepdim=True) + 1.0)
-    # unit scale on constant columns: keeps sqrt'(0) and the discarded branch free of NaN
-    scale = torch.where(const, torch.ones_like(var), var).sqrt()
+    scale, const = column_scale(xt, dim=-1)
     a = _anchors(xt, num_anchors)  # (B, d, m)
     h = _bandwidths(a, scale, bandwidth)  # (B, d, m)
     out = []

@@ -19,11 +19,10 @@ from .slicing import flatten_slices, project, stiefel
 from .softrank import column_scale
 
 
-def _resolve(model: InfoAtlas | str | None) -> InfoAtlas:
-    if model is None:
-        return load_pretrained("infoatlas-base")
-    if isinstance(model, str):
-        return load_pretrained(model)
+def _resolve(model: InfoAtlas | str | None, device: str | torch.device = "cpu") -> InfoAtlas:
+    """A model object, or the registered weights (default ``infoatlas-base``) on ``device``."""
+    if model is None or isinstance(model, str):
+        return load_pretrained(model or "infoatlas-base", device=device)
     return model
 
 
@@ -77,7 +76,7 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     check_pair(x, y)
-    net = _resolve(model)
+    net = _resolve(model, x.device)
     md = net.config.max_dim
     k = md if slice_dim is None else int(slice_dim)
     if not 1 <= k <= md:
@@ -135,9 +134,9 @@ def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, num_slices: int =
     y = y.unsqueeze(-1) if y.dim() == 1 else y
     if x.dim() != 2 or y.dim() != 2:
         raise ValueError(f"estimate_mi expects (n, d) arrays, got {tuple(x.shape)} and {tuple(y.shape)}")
-    net = _resolve(model)
     if device is not None:
         x, y = x.to(device), y.to(device)
+    net = _resolve(model, x.device)
     g = torch.Generator().manual_seed(seed)
     per = sliced_mi(x, y, model=net, num_slices=num_slices, slice_dim=slice_dim, generator=g,
                     return_slices=True).double()

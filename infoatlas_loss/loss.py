@@ -1,6 +1,8 @@
 """``SlicedMILoss``: the estimator as an ``nn.Module`` loss (kornia style: forward calls the function)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -39,7 +41,11 @@ class SlicedMILoss(nn.Module):
                  slice_dim: int | None = None, reduction: str = "mean",
                  generator: torch.Generator | None = None):
         super().__init__()
-        self.estimator = _resolve(model).eval().requires_grad_(False)
+        net = _resolve(model)
+        # a private copy of registered weights: ``loss.to(device)`` moves modules in place
+        # and must not move the shared cached model under other users
+        net = copy.deepcopy(net) if model is None or isinstance(model, str) else net
+        self.estimator = net.eval().requires_grad_(False)
         self.num_slices = num_slices
         self.slice_dim = slice_dim
         self.reduction = reduction

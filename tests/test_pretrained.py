@@ -98,3 +98,11 @@ def test_monotone_transform_invariance():
     base = estimate_mi(x, y).mi
     moved = estimate_mi(np.exp(x), np.sinh(3 * y) + y ** 3).mi
     assert moved == pytest.approx(base, abs=MONOTONE_TOL)
+
+
+def test_loss_owns_its_copy():
+    from infoatlas_loss import SlicedMILoss
+    loss = SlicedMILoss()
+    assert loss.estimator is not load_pretrained("infoatlas-base")
+    loss.double()
+    assert next(load_pretrained("infoatlas-base").parameters()).dtype == torch.float32

@@ -20,7 +20,7 @@ from .model import InfoAtlas
 # name -> (file inside pretrained/, sha256 of that file)
 REGISTRY: dict[str, tuple[str, str]] = {
     "infoatlas-base": ("infoatlas-base.safetensors",
-                       "a7a474960e5bf3cd8f0b6de2a66777a85ba249546d0dc8632cfc8bf7f9a654de"),
+                       "325a264391f01e702b2f508adde9a7624ff8b5dd1dc550e7dce954b034c4c95c"),
 }
 
 _CACHE: dict[tuple[str, str], InfoAtlas] = {}

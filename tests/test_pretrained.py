@@ -9,11 +9,14 @@ from infoatlas_loss import (InfoAtlas, InfoAtlasConfig, REGISTRY, estimate_mi, l
                             load_weights, save_weights)
 from infoatlas_loss.pretrained import read_header, sha256_file, weights_path
 
-# what the shipped infoatlas-base really achieves (see pretrained/README.md); tests hold it there
-GAUSS_TOL = {(1, 1): 0.06, (2, 2): 0.08}
-INDEP_TOL = 0.03
+# what the shipped infoatlas-base really achieves (pretrained/README.md), with some margin.
+# Measured on these exact inputs: Gaussian errors -0.036..0.000 (1x1), -0.026..-0.006 (2x2)
+# (it underestimates by ~5 % of the MI); independent |est| <= 0.002; MI(X,Y) - MI(Y,X)
+# 0.006; monotone transforms moved the estimate by 0.002.
+GAUSS_TOL = {(1, 1): 0.05, (2, 2): 0.05}
+INDEP_TOL = 0.01
 MONOTONE_TOL = 0.02
-SYMMETRY_TOL = 0.05
+SYMMETRY_TOL = 0.02
 
 
 def test_registry_file_and_digest():

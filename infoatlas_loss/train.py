@@ -191,6 +191,7 @@ def main(argv=None):
             digest = save_weights(ema, args.export, info=summary)
             print(f"exported {args.export} sha256={digest}")
     if ddp:
+        dist.barrier()  # rank 0 validates and exports first; tearing gloo down early aborts
         dist.destroy_process_group()
 
 

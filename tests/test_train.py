@@ -12,8 +12,8 @@ from infoatlas_loss.atlas import gaussian_task, sample_atlas
 
 def _run(args, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(29500 + os.getpid() % 1000), "-m", "infoatlas_loss.train",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "infoatlas_loss.train",
            "--config", "tiny", "--batch", "4", "--n-min", "32", "--n-max", "48", "--warmup", "2",
            "--out", str(tmp_path / "run"), *args]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

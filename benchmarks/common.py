@@ -5,6 +5,7 @@ All MI values are in nats, all times in seconds, all memory in MiB.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .accuracy import load_model  # noqa: F401  (re-exported: weights file or shipped base)
+from .accuracy import load_model
 from .baselines import ksg
 
 
@@ -158,3 +159,20 @@ class PeakRSS:
         self._max = max(self._max, rss_mib())
         self.peak = self._max - self.base
         return False
+
+
+def base_parser(name: str, doc: str, quick_help: str) -> argparse.ArgumentParser:
+    """The options every benchmark script shares: --weights, --out, --quick, --threads."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--weights", default=None, help="safetensors file (default: shipped weights)")
+    p.add_argument("--out", default=f"outputs/{name}")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: keep)")
+    return p
+
+
+def setup(a):
+    """Apply --threads and load the estimator named by --weights."""
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    return load_model(a.weights)

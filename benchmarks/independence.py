@@ -38,8 +38,8 @@ from sklearn.metrics import average_precision_score
 from tqdm import tqdm
 
 from .baselines_neural import train_estimator
-from .common import (env_info, fmt_table, infoatlas_on_slices, ksg_on_slices, load_model, log,
-                     pyplot, random_slices, write_outputs)
+from .common import (env_info, fmt_table, infoatlas_on_slices, ksg_on_slices, base_parser, log,
+                     pyplot, random_slices, setup, write_outputs)
 
 SETTINGS = ("one_feature", "two_features", "indep_coords")
 
@@ -159,11 +159,7 @@ def plot(rows: list[dict], path) -> None:
 
 
 def parse(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default=None, help="safetensors file (default: shipped weights)")
-    p.add_argument("--out", default="outputs/independence")
-    p.add_argument("--quick", action="store_true", help="d=64, n in {100, 500}, 16 slices")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p = base_parser("independence", __doc__, "d=64, n in {100, 500}, 16 slices")
     p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
     p.add_argument("--dims", type=int, nargs="+", default=None, help="default 16 64")
     p.add_argument("--ns", type=int, nargs="+", default=None, help="default 50 100 200 500 1000")
@@ -185,9 +181,7 @@ def parse(argv) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     a = parse(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    model = load_model(a.weights)
+    model = setup(a)
     log(f"independence: {a.settings} dims {a.dims} ns {a.ns}, {a.trials}+{a.trials} datasets, "
         f"{a.num_slices} slices of k={model.config.max_dim}")
     rows = run(model, a)

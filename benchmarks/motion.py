@@ -38,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from .baselines import ksg
-from .common import env_info, fmt_table, load_model, log, pyplot, write_outputs
+from .common import env_info, fmt_table, base_parser, log, pyplot, setup, write_outputs
 
 
 def _rotation(w: np.ndarray) -> np.ndarray:
@@ -169,11 +169,7 @@ def table(scenes: list[dict], md: bool = False) -> str:
 
 
 def parse(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default=None, help="safetensors file (default: shipped weights)")
-    p.add_argument("--out", default="outputs/motion")
-    p.add_argument("--quick", action="store_true", help="1 scene, 200 frames")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p = base_parser("motion", __doc__, "1 scene, 200 frames")
     p.add_argument("--scenes", type=int, default=None, help="default 3, quick 1")
     p.add_argument("--objects", type=int, default=5)
     p.add_argument("--points", type=int, default=40, help="points per object")
@@ -192,9 +188,7 @@ def parse(argv) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     a = parse(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    model = load_model(a.weights)
+    model = setup(a)
     log(f"motion: {a.scenes} scenes x {a.objects} bodies x {a.points} points, T={a.frames}, "
         f"feature={a.feature}")
     scenes = [run_scene(model, a, s) for s in tqdm(range(a.scenes), desc="scenes")]

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .common import (env_info, fmt_table, infoatlas_on_slices, ksg_on_slices, load_model, log,
-                     pyplot, random_slices, write_outputs)
+from .common import (env_info, fmt_table, infoatlas_on_slices, ksg_on_slices, base_parser, log,
+                     pyplot, random_slices, setup, write_outputs)
 
 
 def digits() -> np.ndarray:
@@ -111,11 +111,7 @@ def plot(summ: dict, path) -> None:
 
 
 def parse(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default=None, help="safetensors file (default: shipped weights)")
-    p.add_argument("--out", default="outputs/noise_consistency")
-    p.add_argument("--quick", action="store_true", help="4 sigmas, 4 repeats, 12 slices")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p = base_parser("noise_consistency", __doc__, "4 sigmas, 4 repeats, 12 slices")
     p.add_argument("--sigmas", type=float, nargs="+", default=None,
                    help="default 0.1 0.2 0.5 1 2 3; quick 0.1 0.5 1 3")
     p.add_argument("--repeats", type=int, default=None, help="default 20, quick 4")
@@ -132,9 +128,7 @@ def parse(argv) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     a = parse(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    model = load_model(a.weights)
+    model = setup(a)
     log(f"noise_consistency: sigmas {a.sigmas}, {a.repeats} repeats, {a.num_slices} slices "
         f"of k={model.config.max_dim}")
     raw = run(model, a)

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from .baselines import gaussian_mi, ksg
 from .baselines_neural import train_estimator
-from .common import PeakRSS, env_info, fmt_table, load_model, log, pyplot, write_outputs
+from .common import PeakRSS, env_info, fmt_table, base_parser, log, pyplot, setup, write_outputs
 
 RHO = 0.5
 
@@ -229,11 +229,7 @@ def tables(res: dict, md: bool) -> str:
 
 
 def parse(argv) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default=None, help="safetensors file (default: shipped weights)")
-    p.add_argument("--out", default="outputs/speed")
-    p.add_argument("--quick", action="store_true", help="few neural epochs, n <= 10000, d <= 64")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: keep)")
+    p = base_parser("speed", __doc__, "few neural epochs, n <= 10000, d <= 64")
     p.add_argument("--n", type=int, default=5000, help="(a) samples per estimate")
     p.add_argument("--dims", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--repeats", type=int, default=None, help="timing repeats (default 3, quick 1)")
@@ -262,9 +258,7 @@ def parse(argv) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     a = parse(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    model = load_model(a.weights)
+    model = setup(a)
     res = dict(config={k: v for k, v in vars(a).items()}, env=env_info())
     log(f"speed: torch threads {torch.get_num_threads()}, max_dim {model.config.max_dim}")
     res["a"] = part_a(model, a)

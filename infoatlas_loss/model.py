@@ -111,10 +111,6 @@ class InfoAtlas(nn.Module):
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    @property
-    def num_critic_params(self) -> int:
-        return self.theta0.numel()
-
     def _latents(self, p: torch.Tensor, batch: int) -> torch.Tensor:
         return p.unsqueeze(0).expand(batch, -1, -1)
 

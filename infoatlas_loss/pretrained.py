@@ -98,7 +98,3 @@ def load_pretrained(name: str = "infoatlas-base", *, device: str | torch.device 
         _CACHE[key] = load_weights(weights_path(filename), sha256=digest, map_location=device)
     return _CACHE[key]
 
-
-def model_info(name: str = "infoatlas-base") -> dict:
-    """Training facts stored in the header of a registered file."""
-    return read_header(weights_path(REGISTRY[name][0]))[1]

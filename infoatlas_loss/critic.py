@@ -65,23 +65,49 @@ def critic_mlp(theta: torch.Tensor, config: InfoAtlasConfig, v: torch.Tensor) ->
     return h.squeeze(-1)
 
 
+def _shrink_cross(cov: torch.Tensor, k: int, real: torch.Tensor, n: int) -> torch.Tensor:
+    """Positive-part James-Stein shrinkage of the cross-covariance block.
+
+    Under independence the squared whitened cross-correlations sum to about dx * dy / n,
+    which the in-sample Gaussian term turns into a spurious dx * dy / (2n) nats (0.25 nats
+    for 5 + 5 dims at n = 50).  Scaling the block by max(0, 1 - dx dy / (n ||R||^2)) removes
+    most of that and leaves strong dependence untouched (factor 1 - O(1/n)).
+    """
+    lx = torch.linalg.cholesky(cov[:, :k, :k])
+    ly = torch.linalg.cholesky(cov[:, k:, k:])
+    r = torch.linalg.solve_triangular(lx, cov[:, :k, k:], upper=False)
+    r = torch.linalg.solve_triangular(ly, r.transpose(-1, -2), upper=False)  # (B, k, k)
+    dof = real[:, :k].sum(-1) * real[:, k:].sum(-1)  # real column pairs (B,)
+    factor = torch.relu(1 - dof / (n * r.pow(2).sum((-1, -2)) + 1e-12))
+    cross = cov[:, :k, k:] * factor[:, None, None]
+    top = torch.cat([cov[:, :k, :k], cross], dim=-1)
+    bottom = torch.cat([cross.transpose(-1, -2), cov[:, k:, k:]], dim=-1)
+    return torch.cat([top, bottom], dim=-2)
+
+
 class GaussianStats:
     """Mean and precision difference of the Gaussian-copula log ratio, from a context sample.
 
-    x (B, n, k), y (B, n, k) normal scores; ``quad(v)`` gives the log ratio (up to a constant
+    x (B, n, k), y (B, n, k) normal scores; ``real`` (B, 2k) marks the columns that carry
+    data (False for noise padding and constant columns, whose covariances with everything
+    are known to be zero and are set so).  ``quad(v)`` gives the log ratio (up to a constant
     that cancels in the DV bound) for pairs v (B, M, 2k).
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, real: torch.Tensor | None = None):
         v = torch.cat([x, y], dim=-1)
+        n, k = v.shape[1], x.shape[-1]
+        if real is None:
+            real = torch.ones(v.shape[0], 2 * k, dtype=torch.bool, device=v.device)
         self.mean = v.mean(dim=1, keepdim=True)  # (B, 1, 2k)
         c = v - self.mean
-        cov = torch.einsum("bni,bnj->bij", c, c) / max(v.shape[1] - 1, 1)
+        cov = torch.einsum("bni,bnj->bij", c, c) / max(n - 1, 1)
+        eye = torch.eye(2 * k, dtype=torch.bool, device=v.device)
+        cov = cov * ((real.unsqueeze(-1) & real.unsqueeze(-2)) | eye)
         diag = torch.diagonal(cov, dim1=-2, dim2=-1)
-        eye = torch.eye(cov.shape[-1], dtype=v.dtype, device=v.device)
         # constant (all-zero) columns get a unit variance so the inverse exists
         cov = (1 - _SHRINK) * cov + (_SHRINK * diag + (diag <= 0).to(v.dtype)).unsqueeze(-1) * eye
-        k = x.shape[-1]
+        cov = _shrink_cross(cov, k, real, n)
         blocks = torch.zeros_like(cov)
         blocks[:, :k, :k] = torch.linalg.inv(cov[:, :k, :k])
         blocks[:, k:, k:] = torch.linalg.inv(cov[:, k:, k:])

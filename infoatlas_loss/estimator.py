@@ -32,27 +32,30 @@ def hash_weights(seeds: list[int], dim: int) -> torch.Tensor:
 
 
 def _fill(z: torch.Tensor, v: torch.Tensor, noise: torch.Tensor, rank: torch.Tensor
-          ) -> torch.Tensor:
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace constant columns by N(0, 1) noise and pad to ``max_dim`` with more noise.
 
     ``noise`` (B, n, max_dim) rows are laid out in canonical order (``rank`` = position of
     each row), so a permutation of the input rows permutes the noise with them.
+    Returns the filled scores (B, n, max_dim) and which columns carry data (B, max_dim).
     """
     b, n, d = z.shape
     noise = torch.gather(noise, 1, rank.unsqueeze(-1).expand_as(noise))
     const = (v.detach() == v.detach()[:, :1]).all(dim=1, keepdim=True)  # (B, 1, d)
     z = torch.where(const, noise[..., :d], z)
-    return torch.cat([z, noise[..., d:]], dim=-1)
+    real = torch.cat([~const[:, 0], const.new_zeros(b, noise.shape[-1] - d)], dim=-1)
+    return torch.cat([z, noise[..., d:]], dim=-1), real
 
 
 def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: list[int],
-            num_anchors: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            num_anchors: int = 64
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normal scores of every marginal, noise-padded to ``max_dim``, and the canonical order.
 
     A constant column carries no information; it is replaced by independent N(0, 1) noise,
     like padding (Prop. A.3), so it adds nothing to the estimate and gets zero gradient.
     x (B, n, dx), y (B, n, dy), dx, dy <= max_dim, one seed per dataset ->
-    (B, n, max_dim) twice and order (B, n).
+    (B, n, max_dim) twice, order (B, n) and the data-column mask (B, 2 * max_dim).
     """
     if max(x.shape[-1], y.shape[-1]) > max_dim:
         raise ValueError(f"dimensions {x.shape[-1]}, {y.shape[-1]} exceed max_dim={max_dim}; slice")
@@ -60,23 +63,24 @@ def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: list[int],
     order = canonical_order(x, y, hash_weights(seeds, x.shape[-1] + y.shape[-1]))
     rank = torch.argsort(order, dim=1)
     noise = _draw(seeds, (n, 2 * max_dim), x)  # (B, n, 2 * max_dim)
-    zx = _fill(normal_scores(x, num_anchors=num_anchors), x, noise[..., :max_dim], rank)
-    zy = _fill(normal_scores(y, num_anchors=num_anchors), y, noise[..., max_dim:], rank)
-    return zx, zy, order
+    zx, rx = _fill(normal_scores(x, num_anchors=num_anchors), x, noise[..., :max_dim], rank)
+    zy, ry = _fill(normal_scores(y, num_anchors=num_anchors), y, noise[..., max_dim:], rank)
+    return zx, zy, order, torch.cat([rx, ry], dim=-1)
 
 
 def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, order: torch.Tensor,
-                   eval_x: torch.Tensor | None = None, eval_y: torch.Tensor | None = None,
+                   real: torch.Tensor | None = None, eval_x: torch.Tensor | None = None, eval_y: torch.Tensor | None = None,
                    num_shifts: int | None = None) -> torch.Tensor:
     """DV estimate (B,) in nats from prepared scores.
 
     The critic is generated from (zx, zy); it is evaluated on (eval_x, eval_y) when given
     (pretraining scores a fresh sample), else on the context itself (inference).
-    ``order`` is the canonical order of the evaluated sample.
+    ``order`` is the canonical order of the evaluated sample; ``real`` the data-column mask
+    from :func:`prepare` (None: all columns are data).
     """
     config = getattr(model, "module", model).config  # unwrap DistributedDataParallel
     theta = model(zx, zy)
-    stats = GaussianStats(zx, zy) if config.gaussian_critic else None
+    stats = GaussianStats(zx, zy, real) if config.gaussian_critic else None
     ex = zx if eval_x is None else eval_x
     ey = zy if eval_y is None else eval_y
     return dv_bound(theta, config, ex, ey, stats=stats, order=order, num_shifts=num_shifts)
@@ -85,5 +89,5 @@ def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, orde
 def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: list[int],
                    num_shifts: int | None = None, num_anchors: int = 64) -> torch.Tensor:
     """MI in nats, (B,), for x (B, n, dx), y (B, n, dy) with dx, dy <= ``max_dim``."""
-    zx, zy, order = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors)
-    return dv_from_scores(model, zx, zy, order=order, num_shifts=num_shifts)
+    zx, zy, order, real = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors)
+    return dv_from_scores(model, zx, zy, order=order, real=real, num_shifts=num_shifts)

@@ -1,0 +1,129 @@
+"""Scripted demonstrations from ManiSkill's motion-planning solutions, cached on disk.
+
+A demo is the flat state trajectory (T + 1, D), the joint-position actions (T, A) and the
+first step of every physical event of its task (index into the states).  Demos are made by
+seed (deterministic), only successful ones are kept, and each seed's outcome is cached as
+one ``.npz`` so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .env import events_now, flatten_obs, get_task, make_env
+
+
+@dataclass
+class Demo:
+    seed: int
+    states: np.ndarray   # (T + 1, D) float32
+    actions: np.ndarray  # (T, A) float32
+    events: dict[str, int] = field(default_factory=dict)  # event -> first state index
+
+    @property
+    def length(self) -> int:
+        return len(self.actions)
+
+
+class _Recorder:
+    """Wraps an env for the motion planner and records what every step returns."""
+
+    def __init__(self, env, task: str):
+        self.env, self.task = env, task
+        self.unwrapped = env.unwrapped
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self.states, self.actions, self.events = [flatten_obs(obs)[0]], [], {}
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.states.append(flatten_obs(obs)[0])
+        self.actions.append(np.asarray(action, dtype=np.float32).reshape(-1))
+        for name, now in events_now(self.task, self.env, info).items():
+            if now and name not in self.events:
+                self.events[name] = len(self.states) - 1
+        return obs, reward, terminated, truncated, info
+
+
+def _solve_one(task: str, env, seed: int) -> Demo | None:
+    from mani_skill.examples.motionplanning.panda import solutions
+    rec = _Recorder(env, task)
+    try:
+        res = getattr(solutions, get_task(task).solver)(rec, seed=seed)
+    except Exception:  # the planner raises when it finds no plan; the demo just fails
+        return None
+    if res == -1 or not bool(res[-1]["success"][0]):
+        return None
+    if any(e not in rec.events for e in get_task(task).events):
+        return None
+    return Demo(seed, np.stack(rec.states), np.stack(rec.actions), dict(rec.events))
+
+
+def _save(path: Path, demo: Demo | None):
+    tmp = path.with_suffix(".tmp.npz")
+    if demo is None:
+        np.savez(tmp, ok=False)
+    else:
+        np.savez(tmp, ok=True, seed=demo.seed, states=demo.states, actions=demo.actions,
+                 events=json.dumps(demo.events))
+    tmp.replace(path)  # atomic: a killed run never leaves half a file
+
+
+def _load(path: Path) -> Demo | None:
+    with np.load(path) as f:
+        if not bool(f["ok"]):
+            return None
+        return Demo(int(f["seed"]), f["states"], f["actions"], json.loads(str(f["events"])))
+
+
+def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path = "demos",
+                   max_attempts: int | None = None, progress: bool = True) -> list[Demo]:
+    """``num`` successful demos of ``task``, trying seeds ``seed, seed + 1, ...`` in order.
+
+    Cached per seed under ``cache_dir/task``; a rerun reads the cache and only plans the
+    missing seeds.  Raises if fewer than ``num`` succeed within ``max_attempts`` seeds
+    (default 4 * num).
+    """
+    get_task(task)
+    folder = Path(cache_dir) / task
+    folder.mkdir(parents=True, exist_ok=True)
+    max_attempts = max_attempts or 4 * num
+    demos, env = [], None
+    bar = tqdm(total=num, desc=f"demos {task}", disable=not progress)
+    for s in range(seed, seed + max_attempts):
+        path = folder / f"seed_{s}.npz"
+        if path.exists():
+            demo = _load(path)
+        else:
+            env = env or make_env(task)
+            demo = _solve_one(task, env, s)
+            _save(path, demo)
+        if demo is not None:
+            demos.append(demo)
+            bar.update(1)
+        bar.set_postfix(tried=s - seed + 1, refresh=False)
+        if len(demos) == num:
+            break
+    bar.close()
+    if env is not None:
+        env.close()
+    if len(demos) < num:
+        raise RuntimeError(f"only {len(demos)} of {num} {task} demos succeeded in {max_attempts} seeds")
+    return demos
+
+
+def state_names(task: str) -> list[str]:
+    """Names of the entries of the flat state vector."""
+    env = make_env(task)
+    obs, _ = env.reset(seed=0)
+    env.close()
+    return flatten_obs(obs)[1]

@@ -8,6 +8,8 @@ one ``.npz`` so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 import json
+import math
+import multiprocessing as mp
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,37 +87,50 @@ def _load(path: Path) -> Demo | None:
         return Demo(int(f["seed"]), f["states"], f["actions"], json.loads(str(f["events"])))
 
 
+def _plan_seeds(job) -> None:
+    """Worker: plan and cache the given seeds (one env per worker)."""
+    task, folder, seeds = job
+    env = make_env(task)
+    for s in seeds:
+        _save(Path(folder) / f"seed_{s}.npz", _solve_one(task, env, s))
+    env.close()
+
+
 def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path = "demos",
-                   max_attempts: int | None = None, progress: bool = True) -> list[Demo]:
-    """``num`` successful demos of ``task``, trying seeds ``seed, seed + 1, ...`` in order.
+                   max_attempts: int | None = None, workers: int = 1,
+                   progress: bool = True) -> list[Demo]:
+    """``num`` successful demos of ``task``, the first successes among seeds ``seed, seed + 1, ...``.
 
     Cached per seed under ``cache_dir/task``; a rerun reads the cache and only plans the
-    missing seeds.  Raises if fewer than ``num`` succeed within ``max_attempts`` seeds
-    (default 4 * num).
+    missing seeds, ``workers`` processes at a time.  Raises if fewer than ``num`` succeed
+    within ``max_attempts`` seeds (default 4 * num).
     """
     get_task(task)
     folder = Path(cache_dir) / task
     folder.mkdir(parents=True, exist_ok=True)
     max_attempts = max_attempts or 4 * num
-    demos, env = [], None
+    demos, tried = [], 0
     bar = tqdm(total=num, desc=f"demos {task}", disable=not progress)
-    for s in range(seed, seed + max_attempts):
-        path = folder / f"seed_{s}.npz"
-        if path.exists():
-            demo = _load(path)
-        else:
-            env = env or make_env(task)
-            demo = _solve_one(task, env, s)
-            _save(path, demo)
+    while len(demos) < num and tried < max_attempts:
+        path = folder / f"seed_{seed + tried}.npz"
+        if not path.exists():
+            # plan a block of uncached seeds about as large as the shortfall, in parallel
+            size = max(workers, math.ceil(1.15 * (num - len(demos))))
+            block = range(seed + tried, seed + min(max_attempts, tried + size))
+            todo = [s for s in block if not (folder / f"seed_{s}.npz").exists()]
+            jobs = [(task, str(folder), todo[i::workers]) for i in range(workers) if todo[i::workers]]
+            if len(jobs) == 1:
+                _plan_seeds(jobs[0])
+            else:
+                with mp.get_context("spawn").Pool(len(jobs)) as pool:
+                    pool.map(_plan_seeds, jobs)
+        demo = _load(path)
+        tried += 1
         if demo is not None:
             demos.append(demo)
             bar.update(1)
-        bar.set_postfix(tried=s - seed + 1, refresh=False)
-        if len(demos) == num:
-            break
+        bar.set_postfix(tried=tried, refresh=False)
     bar.close()
-    if env is not None:
-        env.close()
     if len(demos) < num:
         raise RuntimeError(f"only {len(demos)} of {num} {task} demos succeeded in {max_attempts} seeds")
     return demos

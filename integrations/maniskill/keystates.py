@@ -42,31 +42,41 @@ def pad_trajectories(demos) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(out, dtype=torch.float32), mask
 
 
+def shifted(states: torch.Tensor, dt: int) -> torch.Tensor:
+    """s_{t - dt} for every t (the first state repeats before the start). (N, T, D)."""
+    return torch.cat([states[:, :1].expand(-1, dt, -1), states[:, :-dt]], dim=1) if dt else states
+
+
 class KeyStateLocator(nn.Module):
     """Temporal conv net: trajectory (N, T, D) + mask -> per-concept log-probabilities over
-    time (N, K, T).  Input features are the state and the normalised time t / T."""
+    time (N, K, T).  Input features per step: the state, its change over the last ``dt``
+    steps (what the MaxMI objective compares) and the normalised time t / T."""
 
-    def __init__(self, state_dim: int, num_concepts: int, hidden: int = 64, kernel: int = 5):
+    def __init__(self, state_dim: int, num_concepts: int, hidden: int = 64, kernel: int = 5,
+                 dt: int = 4):
         super().__init__()
         pad = kernel // 2
+        self.dt = dt
         self.net = nn.Sequential(
-            nn.Conv1d(state_dim + 1, hidden, kernel, padding=pad), nn.GELU(),
+            nn.Conv1d(2 * state_dim + 1, hidden, kernel, padding=pad), nn.GELU(),
             nn.Conv1d(hidden, hidden, kernel, padding=pad, dilation=1), nn.GELU(),
             nn.Conv1d(hidden, hidden, kernel, padding=2 * pad, dilation=2), nn.GELU(),
             nn.Conv1d(hidden, num_concepts, 1))
 
-    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, states: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
+                ) -> torch.Tensor:
         lengths = mask.sum(1, keepdim=True).clamp(min=2)
         t = torch.arange(states.shape[1], device=states.device)[None] / (lengths - 1)  # (N, T)
-        h = torch.cat([states, t.unsqueeze(-1)], dim=-1)
+        h = torch.cat([states, states - shifted(states, self.dt), t.unsqueeze(-1)], dim=-1)
         logits = self.net(rearrange(h, "n t d -> n d t"))  # (N, K, T)
+        # unit-scale logits over the valid steps: the temperature alone sets how sharp the
+        # distribution is (the network cannot undo the annealing by shrinking its output)
+        m = mask.unsqueeze(1).to(logits)
+        mean = (logits * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
+        var = ((logits - mean) ** 2 * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
+        logits = (logits - mean) / (var + 1e-6).sqrt() / temperature
         logits = logits.masked_fill(~mask.unsqueeze(1), float("-inf"))
         return logits.log_softmax(dim=-1)
-
-
-def shifted(states: torch.Tensor, dt: int) -> torch.Tensor:
-    """s_{t - dt} for every t (the first state repeats before the start). (N, T, D)."""
-    return torch.cat([states[:, :1].expand(-1, dt, -1), states[:, :-dt]], dim=1) if dt else states
 
 
 class MINECritic(nn.Module):
@@ -100,11 +110,14 @@ class KeyStateResult:
     history: list[float]      # MI objective (nats, summed over concepts) per step
     seconds: float            # wall time of the discovery
     estimator: str
+    trace: list[tuple[float, np.ndarray]]  # (seconds so far, hard indices) every trace_every steps
 
 
 def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas", steps: int = 300,
                         dt: int = 4, lr: float = 3e-3, num_slices: int = 16, inner_steps: int = 5,
-                        order_weight: float = 5.0, entropy_weight: float = 0.05,
+                        order_weight: float = 5.0, entropy_weight: float = 0.05, overlap_weight: float = 2.0,
+                        final_temperature: float = 1.0,
+                        max_seconds: float | None = None, trace_every: int = 10, model=None,
                         seed: int = 0, progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -114,7 +127,13 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         estimator: ``"infoatlas"`` (frozen ``SlicedMILoss``) or ``"mine"`` (trained critic).
         steps: localiser updates; dt: gap (steps) to the preceding state.
         inner_steps: MINE critic updates per localiser update (ignored for infoatlas).
-        order_weight, entropy_weight: temporal-order hinge and sharpness penalty.
+        order_weight, entropy_weight, overlap_weight: temporal-order hinge, sharpness
+            penalty and the penalty on mass dt steps apart (see below).
+        final_temperature: softmax temperature at the last step (annealed from 1; 1 = no
+            annealing, the default: with the overlap penalty it found the events best).
+        max_seconds: stop early when the wall time exceeds this.
+        trace_every: keep the hard indices every this many steps (to plot error vs time).
+        model: InfoAtlas weights for ``SlicedMILoss`` (default: the shipped ``infoatlas-base``).
 
     Returns:
         :class:`KeyStateResult` with hard indices (argmax of each concept's distribution).
@@ -128,20 +147,26 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     states, mask = pad_trajectories(demos)
     prior = shifted(states, dt)
     n, t_len, d = states.shape
-    locator = KeyStateLocator(d, num_concepts)
+    locator = KeyStateLocator(d, num_concepts, dt=dt)
     opt = torch.optim.Adam(locator.parameters(), lr=lr)
     if estimator == "infoatlas":
-        mi_fn = SlicedMILoss(num_slices=num_slices, reduction="none", generator=g)
+        mi_fn = SlicedMILoss(model, num_slices=num_slices, reduction="none", generator=g)
     else:
         critic = MINECritic(d)
         copt = torch.optim.Adam(critic.parameters(), lr=1e-3)
     lengths = mask.sum(1).float()
     times = torch.arange(t_len)[None] / (lengths[:, None] - 1)  # (N, T) in [0, 1]
-    history = []
+    history, trace = [], []
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=f"MaxMI key states ({estimator})", disable=not progress):
-        logp = locator(states, mask)  # (N, K, T)
+    for step in tqdm(range(steps), desc=f"MaxMI key states ({estimator})", disable=not progress):
+        # anneal from soft (explores, gradients everywhere) to nearly one state per concept
+        temperature = final_temperature ** (step / max(steps - 1, 1))
+        logp = locator(states, mask, temperature)  # (N, K, T)
         p = logp.exp()
+        if step % trace_every == 0:
+            trace.append((time.perf_counter() - start, p.argmax(-1).numpy()))
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
         key = torch.einsum("nkt,ntd->knd", p, states)  # (K, N, D)
         pre = torch.einsum("nkt,ntd->knd", p, prior)
         if estimator == "infoatlas":
@@ -156,15 +181,20 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         tau = (p * times.unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
         order = F.relu(tau[:-1] + 0.5 / num_concepts - tau[1:]).sum() if num_concepts > 1 else 0.0
         entropy = -(p * logp.clamp(min=-1e4)).sum(-1).mean() / math.log(t_len)
-        loss = -mi.sum() + order_weight * order + entropy_weight * entropy
+        # mass at both t and t + dt makes the soft key state and the soft prior share s_t,
+        # a dependence of the averaging, not of the data: penalise that overlap
+        overlap = (p[..., dt:] * p[..., :-dt]).sum(-1).mean() / (p * p).sum(-1).mean().clamp(min=1e-6)
+        loss = (-mi.sum() + order_weight * order + entropy_weight * entropy
+                + overlap_weight * overlap * num_concepts)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append(float(mi.sum()))
+        history.append(float(mi.sum().detach()))
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        p = locator(states, mask).exp()
-    return KeyStateResult(p.argmax(-1).numpy(), p.numpy(), history, seconds, estimator)
+        p = locator(states, mask, final_temperature).exp()
+    trace.append((seconds, p.argmax(-1).numpy()))
+    return KeyStateResult(p.argmax(-1).numpy(), p.numpy(), history, seconds, estimator, trace)
 
 
 def key_state_error(demos, indices: np.ndarray, events: tuple[str, ...]) -> dict[str, float]:

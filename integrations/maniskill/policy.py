@@ -42,8 +42,9 @@ def _mlp(i: int, o: int, hidden: int, depth: int) -> nn.Sequential:
 
 
 class BCPolicy(nn.Module):
-    """MLP policy on normalised states; with ``subgoal=True`` it also predicts the next key
-    state and feeds that prediction to its action head."""
+    """MLP policy on normalised states; with ``subgoal=True`` it also predicts where the next
+    key state is relative to the current state (normalised units) and feeds that
+    prediction to its action head."""
 
     def __init__(self, state_dim: int, action_dim: int, *, subgoal: bool, hidden: int = 256):
         super().__init__()
@@ -56,8 +57,9 @@ class BCPolicy(nn.Module):
         h = torch.relu(self.trunk(s))
         if not self.subgoal:
             return self.action_head(h), None
-        goal = self.goal_head(h)
-        return self.action_head(torch.cat([h, goal], -1)), goal
+        # the offset to the subgoal says where to go next, which transfers across layouts
+        offset = self.goal_head(h)
+        return self.action_head(torch.cat([h, offset], -1)), offset
 
 
 def subgoal_targets(demo, key_indices: np.ndarray) -> np.ndarray:
@@ -86,10 +88,13 @@ def from_relative(states: np.ndarray, actions: np.ndarray) -> np.ndarray:
 
 
 def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, batch: int = 256,
-             lr: float = 1e-3, goal_weight: float = 1.0, seed: int = 0, progress: bool = True):
+             lr: float = 1e-3, goal_weight: float = 1.0, noise: float = 0.05, seed: int = 0,
+             progress: bool = True):
     """Behaviour cloning; key-state guided when ``key_indices`` (N, K) is given.
 
-    Returns ``(policy, state_norm, action_norm)`` for :func:`evaluate`.
+    ``noise``: std of Gaussian noise added to the normalised input states (robustness to
+    the small drifts a cloned policy makes).  Returns ``(policy, state_norm, action_norm)``
+    for :func:`evaluate`.
     """
     torch.manual_seed(seed)
     s = np.concatenate([d.states[:-1] for d in demos])
@@ -98,14 +103,15 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
     tensors = [torch.as_tensor(sn(s), dtype=torch.float32), torch.as_tensor(an(a), dtype=torch.float32)]
     if key_indices is not None:
         goals = np.concatenate([subgoal_targets(d, k) for d, k in zip(demos, key_indices)])
-        tensors.append(torch.as_tensor(sn(goals), dtype=torch.float32))
+        tensors.append(torch.as_tensor(sn(goals) - sn(s), dtype=torch.float32))
     policy = BCPolicy(s.shape[1], a.shape[1], subgoal=key_indices is not None)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     g = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(epochs), desc="behaviour cloning", disable=not progress, leave=False):
         for idx in torch.randperm(len(s), generator=g).split(batch):
-            pred, goal = policy(tensors[0][idx])
+            s_in = tensors[0][idx]
+            pred, goal = policy(s_in + noise * torch.randn(s_in.shape, generator=g))
             loss = nn.functional.mse_loss(pred, tensors[1][idx])
             if goal is not None:
                 loss = loss + goal_weight * nn.functional.mse_loss(goal, tensors[2][idx])

@@ -1,0 +1,136 @@
+"""ManiSkill integration: key-state locator, MaxMI loss and BC on synthetic trajectories
+(no simulator), plus a real-simulator smoke test (marker ``maniskill``)."""
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from integrations.maniskill.demos import Demo
+from integrations.maniskill.keystates import (KeyStateLocator, discover_key_states, key_state_error,
+                                              pad_trajectories, random_key_states, shifted)
+from integrations.maniskill.policy import (evaluate, from_relative, subgoal_targets, to_relative,
+                                           train_bc)
+
+HAS_MANISKILL = importlib.util.find_spec("mani_skill") is not None
+
+
+def planted(num: int = 48, dim: int = 3, dt: int = 4, seed: int = 0) -> list[Demo]:
+    """Noise trajectories of varying length with one hold per demo (like a gripper closing
+    on an object): the state stays put from ``key - dt`` to ``key + 2``, so only there does
+    s_t share information with s_{t - dt}.  The event is the step ``key``."""
+    rng = np.random.default_rng(seed)
+    demos = []
+    for i in range(num):
+        length = int(rng.integers(30, 41))
+        states = rng.standard_normal((length + 1, dim)).astype(np.float32)
+        key = int(rng.integers(10, length - 5))
+        states[key - dt:key + 3] = states[key - dt] + 0.05 * rng.standard_normal((dt + 3, dim))
+        demos.append(Demo(i, states, rng.standard_normal((length, 8)).astype(np.float32), {"key": key}))
+    return demos
+
+
+def test_pad_and_shift():
+    demos = planted(4)
+    states, mask = pad_trajectories(demos)
+    lengths = [len(d.states) for d in demos]
+    assert states.shape == (4, max(lengths), 3) and mask.sum(1).tolist() == lengths
+    # edge padding repeats the last (z-scored) state
+    i = int(np.argmin(lengths))
+    assert torch.equal(states[i, lengths[i]:], states[i, lengths[i] - 1].expand_as(states[i, lengths[i]:]))
+    prior = shifted(states, 4)
+    assert torch.equal(prior[:, 10], states[:, 6]) and torch.equal(prior[:, 2], states[:, 0])
+
+
+def test_locator_is_a_distribution_over_valid_steps():
+    demos = planted(5)
+    states, mask = pad_trajectories(demos)
+    logp = KeyStateLocator(3, 2)(states, mask)
+    p = logp.exp()
+    assert p.shape == (5, 2, states.shape[1])
+    assert torch.allclose(p.sum(-1), torch.ones(5, 2), atol=1e-5)
+    assert (p[~mask.unsqueeze(1).expand_as(p)] == 0).all()
+
+
+def test_maxmi_finds_planted_key_state():
+    # shipped weights: the hold is the only dependence between s_t and s_{t-4}
+    demos = planted(64)
+    res = discover_key_states(demos, 1, steps=120, progress=False, seed=0)
+    err = key_state_error(demos, res.indices, ("key",))["key"]
+    chance = key_state_error(demos, random_key_states(demos, 1), ("key",))["key"]
+    assert chance > 6 and err < min(4.5, chance / 2), (err, chance)  # measured 3.3 vs 9.0
+    assert res.history[-1] > res.history[0]
+    assert len(res.trace) >= 12 and res.trace[-1][0] == pytest.approx(res.seconds)
+
+
+def test_mine_baseline_runs_and_respects_time_budget(tiny):
+    demos = planted(20)
+    res = discover_key_states(demos, 2, estimator="mine", steps=10_000, max_seconds=0.5,
+                              progress=False)
+    assert res.indices.shape == (20, 2) and res.seconds < 5
+    assert all(np.isfinite(res.history))
+
+
+def test_gradients_reach_the_locator(tiny):
+    demos = planted(20)
+    res = discover_key_states(demos, 2, steps=2, model=tiny, progress=False)
+    assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
+
+
+def test_bad_inputs(tiny):
+    with pytest.raises(ValueError, match="estimator"):
+        discover_key_states(planted(20), 1, estimator="ksg", model=tiny)
+    with pytest.raises(ValueError, match="need >= 16"):
+        discover_key_states(planted(8), 1, model=tiny)
+
+
+def test_key_state_error_and_random_control():
+    demos = planted(10)
+    exact = np.array([[d.events["key"]] for d in demos])
+    assert key_state_error(demos, exact, ("key",)) == {"key": 0.0, "mean": 0.0}
+    assert key_state_error(demos, exact + 3, ("key",))["mean"] == 3.0
+    r = random_key_states(demos, 3, seed=1)
+    assert r.shape == (10, 3) and (np.diff(r, axis=1) > 0).all()
+    assert all(1 <= r[i].min() and r[i].max() <= d.length for i, d in enumerate(demos))
+
+
+def test_subgoal_targets_point_to_the_next_key_state():
+    d = planted(1)[0]
+    goals = subgoal_targets(d, np.array([5, 12]))
+    assert np.array_equal(goals[0], d.states[5]) and np.array_equal(goals[4], d.states[5])
+    assert np.array_equal(goals[5], d.states[12]) and np.array_equal(goals[-1], d.states[-1])
+
+
+def test_relative_actions_round_trip():
+    s, a = np.random.rand(6, 12), np.random.rand(6, 8)
+    assert np.allclose(from_relative(s, to_relative(s, a)), a)
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_bc_fits_synthetic_demos(guided):
+    demos = planted(16, dim=12)
+    for d in demos:  # actions = a fixed linear function of the state
+        d.actions = d.states[:-1, :8] * 0.5 + 1.0
+    keys = np.array([[d.events["key"]] for d in demos]) if guided else None
+    policy, sn, an = train_bc(demos, keys, epochs=60, noise=0.0, progress=False)
+    s = torch.as_tensor(sn(demos[0].states[:-1]), dtype=torch.float32)
+    with torch.no_grad():
+        pred, goal = policy(s)
+    pred = from_relative(demos[0].states[:-1], an.inverse(pred.numpy()))
+    assert np.abs(pred - demos[0].actions).mean() < 0.1
+    assert (goal is not None) == guided
+
+
+@pytest.mark.maniskill
+@pytest.mark.skipif(not HAS_MANISKILL, reason='needs the maniskill extra (pip install ".[maniskill]")')
+def test_real_simulator_smoke(tmp_path, tiny):
+    from integrations.maniskill import generate_demos
+    demos = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)
+    assert all(0 < d.events["grasp"] < d.events["placed"] <= d.length for d in demos)
+    assert demos[0].states.shape[1] == 42 and demos[0].actions.shape[1] == 8
+    again = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)  # from the cache
+    assert all(np.array_equal(a.states, b.states) for a, b in zip(demos, again))
+    res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False)
+    trained = train_bc(demos, res.indices, epochs=1, progress=False)
+    rate = evaluate("PickCube", trained, [demos[0].seed, 10 ** 6], max_steps=10)
+    assert 0.0 <= rate <= 1.0

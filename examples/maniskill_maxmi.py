@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+try:
+    import integrations.maniskill  # noqa: F401
+except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from integrations.maniskill import TASKS, generate_demos, get_task
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
 from integrations.maniskill.policy import evaluate, train_bc
@@ -30,12 +34,12 @@ METHODS = ("plain BC", "InfoAtlas key states", "MINE key states", "random key st
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default="PickCube", help="comma-separated task names, or 'all'")
-    p.add_argument("--demos", type=int, default=200, help="successful demos per task")
+    p.add_argument("--demos", type=int, default=300, help="successful demos per task")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
     p.add_argument("--ks-steps", type=int, default=200, help="key-state localiser updates")
     p.add_argument("--mine-budget", type=float, default=3.0,
                    help="MINE's wall-time budget as a multiple of ours")
-    p.add_argument("--bc-epochs", type=int, default=100)
+    p.add_argument("--bc-epochs", type=int, default=60)
     p.add_argument("--workers", type=int, default=2, help="evaluation processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="demos", help="demo cache folder")
@@ -55,7 +59,7 @@ def run_task(task: str, args, out: Path) -> dict:
     spec = get_task(task)
     k = len(spec.events)
     t0 = time.time()
-    demos = generate_demos(task, args.demos, seed=args.seed, cache_dir=args.cache)
+    demos = generate_demos(task, args.demos, seed=args.seed, cache_dir=args.cache, workers=args.workers)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, seed=args.seed)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps, seed=args.seed,
                                max_seconds=args.mine_budget * ours.seconds)
@@ -92,10 +96,18 @@ def to_markdown(results: list[dict]) -> str:
                 f"{e} {err[e]:.1f}" for e in r["events"]) + ")"
             sec = r["discovery_seconds"].get(name.split()[0], "—")
             lines.append(f"| {r['task']} | {name} | {row['seen']:.2f} | {row['unseen']:.2f} | {err_s} | {sec} |")
+    def reach(r):
+        s = r["mine_seconds_to_reach_ours"]
+        return (f"after {s:.1f} s" if s is not None else
+                f"not within its {r['discovery_seconds']['MINE']} s budget")
     notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split; MINE reached "
-             f"InfoAtlas's key-state error after {r['mine_seconds_to_reach_ours']} s"
-             f" (None = not within its budget); task wall time {r['minutes']} min" for r in results]
+             f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min" for r in results]
     return "\n".join(lines + [""] + notes) + "\n"
+
+
+def _weights_sha() -> str:
+    from infoatlas_loss.pretrained import REGISTRY
+    return REGISTRY["infoatlas-base"][1]
 
 
 def main(argv=None):
@@ -107,7 +119,8 @@ def main(argv=None):
     results = []
     for task in tasks:
         results.append(run_task(task, args, out))
-        (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+        meta = {"args": vars(args), "weights_sha256": _weights_sha()}
+        (out / "results.json").write_text(json.dumps({**meta, "results": results}, indent=1))
         (out / "results.md").write_text(to_markdown(results))
     from integrations.maniskill.plots import plot_success
     plot_success(results, out / "success.png")

@@ -117,7 +117,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         dt: int = 4, lr: float = 3e-3, num_slices: int = 16, inner_steps: int = 5,
                         order_weight: float = 5.0, entropy_weight: float = 0.05, overlap_weight: float = 2.0,
                         final_temperature: float = 1.0,
-                        max_seconds: float | None = None, trace_every: int = 10, model=None,
+                        batch_size: int = 128, max_seconds: float | None = None,
+                        trace_every: int = 10, model=None,
                         seed: int = 0, progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -127,6 +128,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         estimator: ``"infoatlas"`` (frozen ``SlicedMILoss``) or ``"mine"`` (trained critic).
         steps: localiser updates; dt: gap (steps) to the preceding state.
         inner_steps: MINE critic updates per localiser update (ignored for infoatlas).
+        batch_size: demos per step (the MI is estimated across a random mini-batch of demos,
+            so a step costs the same for any number of demos).
         order_weight, entropy_weight, overlap_weight: temporal-order hinge, sharpness
             penalty and the penalty on mass dt steps apart (see below).
         final_temperature: softmax temperature at the last step (annealed from 1; 1 = no
@@ -161,14 +164,17 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     for step in tqdm(range(steps), desc=f"MaxMI key states ({estimator})", disable=not progress):
         # anneal from soft (explores, gradients everywhere) to nearly one state per concept
         temperature = final_temperature ** (step / max(steps - 1, 1))
-        logp = locator(states, mask, temperature)  # (N, K, T)
+        batch = torch.randperm(n, generator=g)[:batch_size]
+        logp = locator(states[batch], mask[batch], temperature)  # (b, K, T)
         p = logp.exp()
         if step % trace_every == 0:
-            trace.append((time.perf_counter() - start, p.argmax(-1).numpy()))
+            with torch.no_grad():  # indices of all demos, for error-vs-time curves
+                full = locator(states, mask, temperature).argmax(-1).numpy()
+            trace.append((time.perf_counter() - start, full))
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
-        key = torch.einsum("nkt,ntd->knd", p, states)  # (K, N, D)
-        pre = torch.einsum("nkt,ntd->knd", p, prior)
+        key = torch.einsum("nkt,ntd->knd", p, states[batch])  # (K, b, D)
+        pre = torch.einsum("nkt,ntd->knd", p, prior[batch])
         if estimator == "infoatlas":
             mi = mi_fn(key, pre)  # (K,)
         else:
@@ -178,7 +184,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                 closs.backward()
                 copt.step()
             mi = critic(key, pre, g)
-        tau = (p * times.unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
+        tau = (p * times[batch].unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
         order = F.relu(tau[:-1] + 0.5 / num_concepts - tau[1:]).sum() if num_concepts > 1 else 0.0
         entropy = -(p * logp.clamp(min=-1e4)).sum(-1).mean() / math.log(t_len)
         # mass at both t and t + dt makes the soft key state and the soft prior share s_t,

@@ -25,6 +25,7 @@ def plot_key_states(task: str, demos, keys: dict[str, np.ndarray], path: Path, n
     flat = np.concatenate([d.states for d in demos])
     mean, std = flat.mean(0), flat.std(0) + 1e-8
     colors = dict(zip(keys, ["tab:red", "tab:blue", "tab:green"]))
+    styles = dict(zip(keys, ["-", ":", "-."]))
     for i, ax in enumerate(np.atleast_1d(axes)):
         d = demos[i]
         ax.plot((d.states - mean) / std, color="0.75", lw=0.6)
@@ -33,7 +34,7 @@ def plot_key_states(task: str, demos, keys: dict[str, np.ndarray], path: Path, n
             ax.text(step, ax.get_ylim()[1], e, fontsize=7, va="top")
         for name, idx in keys.items():
             for k in idx[i]:
-                ax.axvline(int(k), color=colors[name], lw=2, alpha=0.8, label=name)
+                ax.axvline(int(k), color=colors[name], ls=styles[name], lw=2.5, alpha=0.8, label=name)
         handles, labels = ax.get_legend_handles_labels()
         uniq = dict(zip(labels, handles))
         ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower right")

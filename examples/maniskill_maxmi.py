@@ -40,7 +40,8 @@ def parse(argv=None):
     p.add_argument("--mine-budget", type=float, default=3.0,
                    help="MINE's wall-time budget as a multiple of ours")
     p.add_argument("--bc-epochs", type=int, default=60)
-    p.add_argument("--workers", type=int, default=2, help="evaluation processes")
+    p.add_argument("--workers", type=int, default=2, help="demo-planning and evaluation processes")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="demos", help="demo cache folder")
     p.add_argument("--out", default="examples/results/maniskill")
@@ -112,7 +113,8 @@ def _weights_sha() -> str:
 
 def main(argv=None):
     args = parse(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tasks = list(TASKS) if args.tasks == "all" else args.tasks.split(",")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

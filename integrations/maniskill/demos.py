@@ -50,8 +50,12 @@ class _Recorder:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.states.append(flatten_obs(obs)[0])
         self.actions.append(np.asarray(action, dtype=np.float32).reshape(-1))
+        # an event counts from the first step it holds after the previous event in the
+        # task's order (a PickCube goal can start right at the cube: "placed" before grasp)
+        order = get_task(self.task).events
         for name, now in events_now(self.task, self.env, info).items():
-            if now and name not in self.events:
+            k = order.index(name)
+            if now and name not in self.events and (k == 0 or order[k - 1] in self.events):
                 self.events[name] = len(self.states) - 1
         return obs, reward, terminated, truncated, info
 

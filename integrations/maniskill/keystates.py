@@ -71,6 +71,9 @@ class KeyStateLocator(nn.Module):
         logits = self.net(rearrange(h, "n t d -> n d t"))  # (N, K, T)
         # unit-scale logits over the valid steps: the temperature alone sets how sharp the
         # distribution is (the network cannot undo the annealing by shrinking its output)
+        # a key state needs a real preceding state: before step dt the "prior" would be the
+        # repeated first state, a copy that fakes maximal MI
+        mask = mask & (torch.arange(mask.shape[1], device=mask.device) >= self.dt)
         m = mask.unsqueeze(1).to(logits)
         mean = (logits * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
         var = ((logits - mean) ** 2 * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
@@ -150,12 +153,16 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     states, mask = pad_trajectories(demos)
     prior = shifted(states, dt)
     n, t_len, d = states.shape
+    # features constant within every demo (goal position, object sizes) equal their own
+    # prior at every step: that dependence says nothing about *when* a key state is, and
+    # in random slices it would drown the signal, so the MI leaves them out
+    dynamic = torch.as_tensor(np.stack([demo.states.std(0) for demo in demos]).max(0) > 1e-6)
     locator = KeyStateLocator(d, num_concepts, dt=dt)
     opt = torch.optim.Adam(locator.parameters(), lr=lr)
     if estimator == "infoatlas":
         mi_fn = SlicedMILoss(model, num_slices=num_slices, reduction="none", generator=g)
     else:
-        critic = MINECritic(d)
+        critic = MINECritic(int(dynamic.sum()))
         copt = torch.optim.Adam(critic.parameters(), lr=1e-3)
     lengths = mask.sum(1).float()
     times = torch.arange(t_len)[None] / (lengths[:, None] - 1)  # (N, T) in [0, 1]
@@ -173,8 +180,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             trace.append((time.perf_counter() - start, full))
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
-        key = torch.einsum("nkt,ntd->knd", p, states[batch])  # (K, b, D)
-        pre = torch.einsum("nkt,ntd->knd", p, prior[batch])
+        key = torch.einsum("nkt,ntd->knd", p, states[batch][..., dynamic])  # (K, b, D')
+        pre = torch.einsum("nkt,ntd->knd", p, prior[batch][..., dynamic])
         if estimator == "infoatlas":
             mi = mi_fn(key, pre)  # (K,)
         else:

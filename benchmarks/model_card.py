@@ -97,6 +97,7 @@ Trained with `python -m infoatlas_loss.train` on a 2-core CPU machine (no GPU):
 {info.get('steps', '?')} steps, {info.get('train_minutes', '?')} minutes,
 {info.get('processes', '?')} process(es) x {info.get('batch_per_process', '?')} synthetic
 distributions per step, n in {info.get('n_range', '?')} samples per distribution.
+{info.get('note', '')}
 
 Config: `{json.dumps(config.to_dict())}`
 

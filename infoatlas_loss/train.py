@@ -54,6 +54,8 @@ def _parse(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--export-only", action="store_true",
                    help="write the EMA weights of OUT/ckpt.pt to --export and exit")
+    p.add_argument("--note", default=None,
+                   help="with --export-only: training history to record in the file's header")
     return p.parse_args(argv)
 
 
@@ -92,7 +94,8 @@ def _lr(args, step: int, progress: float) -> float:
 def main(argv=None):
     args = _parse(argv)
     if args.export_only:
-        print(export_checkpoint(Path(args.out) / "ckpt.pt", args.export))
+        info = {"note": args.note} if args.note else None
+        print(export_checkpoint(Path(args.out) / "ckpt.pt", args.export, info=info))
         return
     ddp = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank, world = 0, 1

@@ -20,7 +20,7 @@ from .model import InfoAtlas
 # name -> (file inside pretrained/, sha256 of that file)
 REGISTRY: dict[str, tuple[str, str]] = {
     "infoatlas-base": ("infoatlas-base.safetensors",
-                       "325a264391f01e702b2f508adde9a7624ff8b5dd1dc550e7dce954b034c4c95c"),
+                       "d82bb184d38839793be2ae1197d8bfa5eccdd8119373d309ba494843f82cf881"),
 }
 
 _CACHE: dict[tuple[str, str], InfoAtlas] = {}

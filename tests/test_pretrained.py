@@ -10,12 +10,12 @@ from infoatlas_loss import (InfoAtlas, InfoAtlasConfig, REGISTRY, estimate_mi, l
 from infoatlas_loss.pretrained import read_header, sha256_file, weights_path
 
 # what the shipped infoatlas-base really achieves (pretrained/README.md), with some margin.
-# Measured on these exact inputs: Gaussian errors -0.036..0.000 (1x1), -0.026..-0.006 (2x2)
-# (it underestimates by ~5 % of the MI); independent |est| <= 0.002; MI(X,Y) - MI(Y,X)
-# 0.006; monotone transforms moved the estimate by 0.002.
-GAUSS_TOL = {(1, 1): 0.05, (2, 2): 0.05}
-INDEP_TOL = 0.01
-MONOTONE_TOL = 0.02
+# Measured on these exact inputs: Gaussian errors -0.016..-0.001 (1x1), +0.004..+0.005 (2x2);
+# independent |est| <= 0.002; MI(X,Y) - MI(Y,X) 0.014; monotone transforms moved the
+# estimate by 0.002.
+GAUSS_TOL = {(1, 1): 0.03, (2, 2): 0.03}
+INDEP_TOL = 0.005
+MONOTONE_TOL = 0.01
 SYMMETRY_TOL = 0.02
 
 

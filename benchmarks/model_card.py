@@ -87,6 +87,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{path.stem}.card.json").write_text(json.dumps(card, indent=1))
+    setup = (f", {info['processes']} process(es) x {info['batch_per_process']} synthetic distributions"
+             f" per step, n in {info['n_range']} samples per distribution" if "processes" in info else "")
     text = f"""# {path.stem}
 
 Weights of the InfoAtlas hypernetwork, safetensors with the config in the header.
@@ -94,9 +96,7 @@ sha256 `{card['sha256']}`.
 
 ## Training
 Trained with `python -m infoatlas_loss.train` on a 2-core CPU machine (no GPU):
-{info.get('steps', '?')} steps, {info.get('train_minutes', '?')} minutes,
-{info.get('processes', '?')} process(es) x {info.get('batch_per_process', '?')} synthetic
-distributions per step, n in {info.get('n_range', '?')} samples per distribution.
+{info.get('steps', '?')} steps, {info.get('train_minutes', '?')} minutes{setup}.
 {info.get('note', '')}
 
 Config: `{json.dumps(config.to_dict())}`

@@ -69,8 +69,9 @@ def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: list[int],
 
 
 def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, order: torch.Tensor,
-                   real: torch.Tensor | None = None, eval_x: torch.Tensor | None = None, eval_y: torch.Tensor | None = None,
-                   num_shifts: int | None = None) -> torch.Tensor:
+                   real: torch.Tensor | None = None, eval_x: torch.Tensor | None = None,
+                   eval_y: torch.Tensor | None = None, num_shifts: int | None = None
+                   ) -> torch.Tensor:
     """DV estimate (B,) in nats from prepared scores.
 
     The critic is generated from (zx, zy); it is evaluated on (eval_x, eval_y) when given

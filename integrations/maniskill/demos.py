@@ -31,31 +31,49 @@ class Demo:
         return len(self.actions)
 
 
+@dataclass
+class Normalizer:
+    """Per-column z-score; columns with std below ``floor`` are only centred."""
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, floor: float = 1e-6) -> "Normalizer":
+        std = x.std(0)
+        return cls(x.mean(0), np.where(std < floor, 1.0, std))
+
+    def __call__(self, x):
+        return (x - self.mean) / self.std
+
+    def inverse(self, x):
+        return x * self.std + self.mean
+
+
 class _Recorder:
     """Wraps an env for the motion planner and records what every step returns."""
 
     def __init__(self, env, task: str):
         self.env, self.task = env, task
         self.unwrapped = env.unwrapped
+        self.order = get_task(task).events
 
     def __getattr__(self, name):
         return getattr(self.env, name)
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        self.states, self.actions, self.events = [flatten_obs(obs)[0]], [], {}
+        self.states, self.actions, self.events = [flatten_obs(obs)], [], {}
         return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self.states.append(flatten_obs(obs)[0])
+        self.states.append(flatten_obs(obs))
         self.actions.append(np.asarray(action, dtype=np.float32).reshape(-1))
         # an event counts from the first step it holds after the previous event in the
         # task's order (a PickCube goal can start right at the cube: "placed" before grasp)
-        order = get_task(self.task).events
         for name, now in events_now(self.task, self.env, info).items():
-            k = order.index(name)
-            if now and name not in self.events and (k == 0 or order[k - 1] in self.events):
+            k = self.order.index(name)
+            if now and name not in self.events and (k == 0 or self.order[k - 1] in self.events):
                 self.events[name] = len(self.states) - 1
         return obs, reward, terminated, truncated, info
 
@@ -72,6 +90,10 @@ def _solve_one(task: str, env, seed: int) -> Demo | None:
     if any(e not in rec.events for e in get_task(task).events):
         return None
     return Demo(seed, np.stack(rec.states), np.stack(rec.actions), dict(rec.events))
+
+
+def _cached(folder: str | Path, seed: int) -> Path:
+    return Path(folder) / f"seed_{seed}.npz"
 
 
 def _save(path: Path, demo: Demo | None):
@@ -96,7 +118,7 @@ def _plan_seeds(job) -> None:
     task, folder, seeds = job
     env = make_env(task)
     for s in seeds:
-        _save(Path(folder) / f"seed_{s}.npz", _solve_one(task, env, s))
+        _save(_cached(folder, s), _solve_one(task, env, s))
     env.close()
 
 
@@ -116,12 +138,12 @@ def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path 
     demos, tried = [], 0
     bar = tqdm(total=num, desc=f"demos {task}", disable=not progress)
     while len(demos) < num and tried < max_attempts:
-        path = folder / f"seed_{seed + tried}.npz"
+        path = _cached(folder, seed + tried)
         if not path.exists():
             # plan a block of uncached seeds about as large as the shortfall, in parallel
             size = max(workers, math.ceil(1.15 * (num - len(demos))))
             block = range(seed + tried, seed + min(max_attempts, tried + size))
-            todo = [s for s in block if not (folder / f"seed_{s}.npz").exists()]
+            todo = [s for s in block if not _cached(folder, s).exists()]
             jobs = [(task, str(folder), todo[i::workers]) for i in range(workers) if todo[i::workers]]
             if len(jobs) == 1:
                 _plan_seeds(jobs[0])
@@ -138,11 +160,3 @@ def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path 
     if len(demos) < num:
         raise RuntimeError(f"only {len(demos)} of {num} {task} demos succeeded in {max_attempts} seeds")
     return demos
-
-
-def state_names(task: str) -> list[str]:
-    """Names of the entries of the flat state vector."""
-    env = make_env(task)
-    obs, _ = env.reset(seed=0)
-    env.close()
-    return flatten_obs(obs)[1]

@@ -75,22 +75,10 @@ def make_env(task: str, *, max_episode_steps: int | None = None):
                     render_backend="none", sim_backend="physx_cpu", **kwargs)
 
 
-def flatten_obs(obs: dict) -> tuple[np.ndarray, list[str]]:
-    """Nested state_dict (batch 1) -> flat float32 vector (D,) and one name per entry."""
-    values, names = [], []
-
-    def walk(node, prefix):
-        if isinstance(node, dict):
-            for key in node:  # ManiSkill's dict order is fixed per task
-                walk(node[key], f"{prefix}{key}/")
-            return
-        v = np.asarray(node.detach().cpu() if hasattr(node, "detach") else node, dtype=np.float32)
-        v = v.reshape(-1)
-        values.append(v)
-        names.extend(f"{prefix[:-1]}[{i}]" if v.size > 1 else prefix[:-1] for i in range(v.size))
-
-    walk(obs, "")
-    return np.concatenate(values), names
+def flatten_obs(obs: dict) -> np.ndarray:
+    """Nested state_dict (batch 1) -> flat float32 state vector (D,), in ManiSkill's key order."""
+    from mani_skill.utils.common import flatten_state_dict
+    return flatten_state_dict(obs, use_torch=True)[0].cpu().numpy().astype(np.float32)
 
 
 def events_now(task: str, env, info: dict) -> dict[str, bool]:

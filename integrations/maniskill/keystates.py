@@ -6,7 +6,8 @@ set, I(s_key; s_{key - dt}) for each of K concepts.  The network reads a whole t
 and outputs, per concept, a softmax over its time steps; the soft key state and the soft
 preceding state are the probability-weighted states, so the MI loss is differentiable in
 the network.  Concepts are kept in temporal order by a hinge on their expected times and
-made decisive by an entropy penalty.
+made decisive by an entropy penalty; an overlap penalty stops a soft key state and its soft
+prior from sharing samples.
 
 The MI term is ``SlicedMILoss`` (frozen pretrained estimator, one batched forward pass for
 all concepts and slices) or, as the per-dataset baseline, a MINE critic trained alongside
@@ -27,16 +28,16 @@ from tqdm import tqdm
 
 from infoatlas_loss import SlicedMILoss
 
+from .demos import Normalizer
+
 
 def pad_trajectories(demos) -> tuple[torch.Tensor, torch.Tensor]:
     """Demo state arrays -> z-scored states (N, T, D), edge-padded to the longest, and a
     validity mask (N, T)."""
     lengths = [len(d.states) for d in demos]
     t_max = max(lengths)
-    flat = np.concatenate([d.states for d in demos])
-    mean, std = flat.mean(0), flat.std(0)
-    std[std < 1e-8] = 1.0
-    out = np.stack([np.pad((d.states - mean) / std, ((0, t_max - len(d.states)), (0, 0)), mode="edge")
+    norm = Normalizer.fit(np.concatenate([d.states for d in demos]), floor=1e-8)
+    out = np.stack([np.pad(norm(d.states), ((0, t_max - len(d.states)), (0, 0)), mode="edge")
                     for d in demos])
     mask = torch.arange(t_max)[None] < torch.tensor(lengths)[:, None]
     return torch.as_tensor(out, dtype=torch.float32), mask
@@ -69,11 +70,11 @@ class KeyStateLocator(nn.Module):
         t = torch.arange(states.shape[1], device=states.device)[None] / (lengths - 1)  # (N, T)
         h = torch.cat([states, states - shifted(states, self.dt), t.unsqueeze(-1)], dim=-1)
         logits = self.net(rearrange(h, "n t d -> n d t"))  # (N, K, T)
-        # unit-scale logits over the valid steps: the temperature alone sets how sharp the
-        # distribution is (the network cannot undo the annealing by shrinking its output)
         # a key state needs a real preceding state: before step dt the "prior" would be the
         # repeated first state, a copy that fakes maximal MI
         mask = mask & (torch.arange(mask.shape[1], device=mask.device) >= self.dt)
+        # unit-scale logits over the valid steps: the temperature alone sets how sharp the
+        # distribution is (the network cannot undo the annealing by shrinking its output)
         m = mask.unsqueeze(1).to(logits)
         mean = (logits * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
         var = ((logits - mean) ** 2 * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
@@ -206,8 +207,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     seconds = time.perf_counter() - start
     with torch.no_grad():
         p = locator(states, mask, final_temperature).exp()
-    trace.append((seconds, p.argmax(-1).numpy()))
-    return KeyStateResult(p.argmax(-1).numpy(), p.numpy(), history, seconds, estimator, trace)
+    indices = p.argmax(-1).numpy()
+    trace.append((seconds, indices))
+    return KeyStateResult(indices, p.numpy(), history, seconds, estimator, trace)
 
 
 def key_state_error(demos, indices: np.ndarray, events: tuple[str, ...]) -> dict[str, float]:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .keystates import key_state_error
+from .demos import Normalizer
 from .env import get_task
+from .keystates import key_state_error
 
 
 def _plt():
@@ -22,13 +23,12 @@ def plot_key_states(task: str, demos, keys: dict[str, np.ndarray], path: Path, n
     each method's key states (coloured)."""
     plt = _plt()
     fig, axes = plt.subplots(num_demos, 1, figsize=(9, 2.4 * num_demos), sharex=False)
-    flat = np.concatenate([d.states for d in demos])
-    mean, std = flat.mean(0), flat.std(0) + 1e-8
+    norm = Normalizer.fit(np.concatenate([d.states for d in demos]), floor=1e-8)
     colors = dict(zip(keys, ["tab:red", "tab:blue", "tab:green"]))
     styles = dict(zip(keys, ["-", ":", "-."]))
     for i, ax in enumerate(np.atleast_1d(axes)):
         d = demos[i]
-        ax.plot((d.states - mean) / std, color="0.75", lw=0.6)
+        ax.plot(norm(d.states), color="0.75", lw=0.6)
         for e, step in d.events.items():
             ax.axvline(step, color="k", ls="--", lw=1)
             ax.text(step, ax.get_ylim()[1], e, fontsize=7, va="top")

@@ -8,29 +8,13 @@ At test time the policy predicts its own subgoals, so key states are needed only
 from __future__ import annotations
 
 import multiprocessing as mp
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-
-@dataclass
-class Normalizer:
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray) -> "Normalizer":
-        std = x.std(0)
-        return cls(x.mean(0), np.where(std < 1e-6, 1.0, std))
-
-    def __call__(self, x):
-        return (x - self.mean) / self.std
-
-    def inverse(self, x):
-        return x * self.std + self.mean
+from .demos import Normalizer
 
 
 def _mlp(i: int, o: int, hidden: int, depth: int) -> nn.Sequential:
@@ -134,7 +118,7 @@ def _rollouts(job) -> list[bool]:
         obs, _ = env.reset(seed=int(seed))
         success = False
         for _ in range(max_steps):
-            state = flatten_obs(obs)[0]
+            state = flatten_obs(obs)
             s = torch.as_tensor(sn(state), dtype=torch.float32)
             with torch.no_grad():
                 a = from_relative(state, an.inverse(policy(s[None])[0][0].numpy()))
@@ -147,9 +131,9 @@ def _rollouts(job) -> list[bool]:
     return out
 
 
-def evaluate(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> float:
-    """Success rate (fraction of episodes that reach ``success`` within ``max_steps``) of a
-    :func:`train_bc` result on the given env seeds, over ``workers`` processes."""
+def successes(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> list[bool]:
+    """Per seed, whether a :func:`train_bc` result reaches ``success`` within ``max_steps``;
+    episodes run in ``workers`` processes (one env each)."""
     policy, sn, an = trained
     arch = (policy.trunk[0].in_features, policy.action_head[-1].out_features, policy.subgoal)
     chunks = [list(c) for c in np.array_split(np.asarray(seeds), workers) if len(c)]
@@ -159,4 +143,9 @@ def evaluate(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> 
     else:
         with mp.get_context("spawn").Pool(len(jobs)) as pool:
             results = pool.map(_rollouts, jobs)
-    return float(np.mean([r for chunk in results for r in chunk]))
+    return [r for chunk in results for r in chunk]
+
+
+def evaluate(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> float:
+    """Success rate over the given env seeds (see :func:`successes`)."""
+    return float(np.mean(successes(task, trained, seeds, max_steps=max_steps, workers=workers)))

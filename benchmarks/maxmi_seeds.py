@@ -26,6 +26,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--cache", default="demos")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--contrast-gap", type=int, default=None,
+                   help="maximise I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
@@ -34,7 +36,8 @@ def main(argv=None):
     print(f"| seed | final MaxMI objective (nats) | " + " | ".join(events) + " | mean |")
     print("|---|---|" + "---|" * (len(events) + 1))
     for seed in args.seeds:
-        r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False)
+        r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
+                                contrast_gap=args.contrast_gap)
         e = key_state_error(demos, r.indices, events)
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)

@@ -87,7 +87,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
 def train(method: str, z_dim: int, data, model, args, bar) -> dict:
     enc = make_encoder(args.seed, z_dim)
     opt = torch.optim.Adam(enc.parameters(), lr=args.lr)
-    infomax = InfoMax(model, weight=1.0, num_slices=args.num_slices,
+    infomax = InfoMax(model, weight=1.0, num_slices=args.num_slices, whiten=not args.no_whiten,
                       generator=torch.Generator().manual_seed(args.seed))
     x = torch.from_numpy(data["x_train"])
     g = torch.Generator().manual_seed(args.seed + 1)  # same batches and views for both losses
@@ -195,6 +195,8 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--z-dims", type=int, nargs="+", default=[5, 16],
                    help="feature dimensions to train (default 5 16; 5 = no slicing)")
     p.add_argument("--num-slices", type=int, default=16)
+    p.add_argument("--no-whiten", action="store_true",
+                   help="InfoMax without batch whitening of sliced (d > 5) features")
     p.add_argument("--temperature", type=float, default=0.2, help="InfoNCE temperature")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -26,7 +26,8 @@ try:
 except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from integrations.maniskill import TASKS, generate_demos, get_task
-from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
+from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
+                                             random_key_states)
 from integrations.maniskill.policy import successes, train_bc
 
 METHODS = ("plain BC", "InfoAtlas key states", "MINE key states", "random key states")
@@ -47,14 +48,6 @@ def parse(argv=None):
     p.add_argument("--cache", default="demos", help="demo cache folder")
     p.add_argument("--out", default="examples/results/maniskill")
     return p.parse_args(argv)
-
-
-def first_reach(trace, demos, events, target: float) -> float | None:
-    """Seconds until a trace's key-state error first is <= target (None if never)."""
-    for seconds, idx in trace:
-        if key_state_error(demos, idx, events)["mean"] <= target:
-            return seconds
-    return None
 
 
 def run_task(task: str, args, out: Path) -> dict:

@@ -6,8 +6,10 @@ t case: tail dependence even with zero correlation), with random weights and mea
 low-rank + diagonal correlation (Algorithm 2) or a canonical-correlation construction with
 full-rank cross-correlation.  Random invertible maps then act on x alone and on y alone
 (linear mixing, spirals, affine couplings, elementwise monotone maps): they change the
-copula but not I(X; Y).  A fraction of items is a noisy function y = f(x) + noise, and a
-fraction is made exactly independent by shuffling y.
+copula but not I(X; Y); some variables are swiss-roll embeddings of one dimension fewer, and
+some batches get coordinate-plane spirals of both variables (bmi's spiral tasks).  A fraction
+of items is a noisy function y = f(x) + noise (linear or a random MLP), and a fraction is made
+exactly independent by shuffling y.
 """
 from __future__ import annotations
 
@@ -36,9 +38,11 @@ def _to_corr(cov: torch.Tensor) -> torch.Tensor:
     return cov * s.unsqueeze(-1) * s.unsqueeze(-2)
 
 
-def canonical_corr(b: int, dx: int, dy: int, rho: torch.Tensor, g) -> torch.Tensor:
+def canonical_corr(b: int, dx: int, dy: int, rho: torch.Tensor, g, *, p_aligned: float = 0.0
+                   ) -> torch.Tensor:
     """Correlation with canonical correlations rho (b, min(dx, dy)), randomly rotated within
-    x and y.  Its Gaussian MI is -0.5 * sum log(1 - rho^2)."""
+    x and y (a fraction ``p_aligned`` left coordinate-aligned: sparse, bmi-like).
+    Its Gaussian MI is -0.5 * sum log(1 - rho^2)."""
     d = dx + dy
     c = torch.eye(d).repeat(b, 1, 1)
     k = rho.shape[1]
@@ -48,6 +52,8 @@ def canonical_corr(b: int, dx: int, dy: int, rho: torch.Tensor, g) -> torch.Tens
     rot = torch.zeros(b, d, d)
     rot[:, :dx, :dx] = _orthogonal(b, dx, g)
     rot[:, dx:, dx:] = _orthogonal(b, dy, g)
+    if p_aligned > 0:
+        rot = torch.where(torch.rand(b, 1, 1, generator=g) < p_aligned, torch.eye(d), rot)
     return rot @ c @ rot.transpose(-1, -2)
 
 
@@ -63,11 +69,13 @@ def _component_corr(b: int, dx: int, dy: int, g) -> torch.Tensor:
     d = dx + dy
     low = _lowrank_corr(b, d, g)
     rho = _u((b, min(dx, dy)), 0.0, 0.995, g) * (torch.rand(b, 1, generator=g) < 0.8)
-    can = canonical_corr(b, dx, dy, rho, g)
+    # some pairs uncorrelated (sparse interactions, as in bmi's multinormal-sparse)
+    rho = rho * (torch.rand(rho.shape, generator=g) < 0.7)
+    can = canonical_corr(b, dx, dy, rho, g, p_aligned=0.3)
     pick = (torch.rand(b, 1, 1, generator=g) < 0.5)
     c = torch.where(pick, low, can)
     # zero correlation: dependence only through t tails or the mixture
-    return torch.where(torch.rand(b, 1, 1, generator=g) < 0.1, torch.eye(d).expand(b, d, d), c)
+    return torch.where(torch.rand(b, 1, 1, generator=g) < 0.15, torch.eye(d).expand(b, d, d), c)
 
 
 def _mixture(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
@@ -97,14 +105,41 @@ def _functional(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
         x = torch.rand(b, n, dx, generator=g) * 2 - 1
     h = 16
     w1 = torch.randn(b, dx, h, generator=g) * _u((b, 1, 1), 0.5, 2.5, g)
-    act = torch.sin if torch.rand(1, generator=g) < 0.5 else torch.tanh
-    f = act(x @ w1 + torch.randn(b, 1, h, generator=g)) @ torch.randn(b, h, dy, generator=g)
+    kind = float(torch.rand(1, generator=g))
+    if kind < 0.3:  # additive noise on a linear map (bmi's 1v1-additive is the 1-D case)
+        f = x @ torch.randn(b, dx, dy, generator=g)
+    else:
+        act = torch.sin if kind < 0.65 else torch.tanh
+        f = act(x @ w1 + torch.randn(b, 1, h, generator=g)) @ torch.randn(b, h, dy, generator=g)
     f = _standardize(f)
-    sigma = 10 ** _u((b, 1, 1), -1.5, 0.3, g)
+    sigma = 10 ** _u((b, 1, 1), -2.0, 0.3, g)
     noise = torch.randn(b, n, dy, generator=g)
     if torch.rand(1, generator=g) < 0.3:
         noise = (torch.rand(b, n, dy, generator=g) * 2 - 1) * math.sqrt(3)
     return torch.cat([x, f + sigma * noise], dim=-1)
+
+
+def spiral(v: torch.Tensor, speed: torch.Tensor, g, *, aligned: bool = False) -> torch.Tensor:
+    """Rotation of (B, n, d) in one plane by ``speed`` (B, 1) * |v|^2 radians: keeps |v|, so
+    it is invertible.  The plane is random, or coordinates (0, 1) if ``aligned`` (bmi's)."""
+    b, n, d = v.shape
+    q = torch.eye(d).expand(b, d, d) if aligned else _orthogonal(b, d, g)
+    w = v @ q
+    ang = speed * (w ** 2).sum(-1)
+    c, s = torch.cos(ang), torch.sin(ang)
+    w0, w1 = w[..., 0] * c - w[..., 1] * s, w[..., 0] * s + w[..., 1] * c
+    w = torch.cat([w0.unsqueeze(-1), w1.unsqueeze(-1), w[..., 2:]], dim=-1)
+    return w @ q.transpose(-1, -2)
+
+
+def swiss_roll(v: torch.Tensor, g) -> torch.Tensor:
+    """Embed the first coordinate of (B, n, d) on a 2-D swiss roll: (B, n, d + 1).
+
+    u = Phi(v_0) in [0, 1] -> t = a pi (1 + 2u) -> (t cos t, t sin t): injective (the radius
+    grows with u), so I(X; Y) is unchanged while the support becomes a curve."""
+    b = v.shape[0]
+    t = _u((b, 1, 1), 1.0, 2.0, g) * math.pi * (1 + 2 * torch.special.ndtr(_standardize(v[..., :1])))
+    return torch.cat([t * torch.cos(t), t * torch.sin(t), v[..., 1:]], dim=-1)
 
 
 def _flow(v: torch.Tensor, g) -> torch.Tensor:
@@ -120,14 +155,8 @@ def _flow(v: torch.Tensor, g) -> torch.Tensor:
     if kind == 1:  # linear mixing (sign flips / scaling in 1-D)
         m = _orthogonal(b, d, g) * torch.exp(_u((b, 1, d), -1.0, 1.0, g))
         return v @ m
-    if kind == 2:  # spiral: rotation in a random plane by an angle growing with |v|^2
-        q = _orthogonal(b, d, g)
-        w = v @ q
-        ang = _u((b, 1), 0.1, 1.0, g) * (w ** 2).sum(-1)
-        c, s = torch.cos(ang), torch.sin(ang)
-        w0, w1 = w[..., 0] * c - w[..., 1] * s, w[..., 0] * s + w[..., 1] * c
-        w = torch.cat([w0.unsqueeze(-1), w1.unsqueeze(-1), w[..., 2:]], dim=-1)
-        return w @ q.transpose(-1, -2)
+    if kind == 2:
+        return spiral(v, _u((b, 1), 0.1, 1.0, g), g)
     # affine coupling: the second half is scaled and shifted by a function of the first
     k = d // 2
     a, rest = v[..., :k], v[..., k:]
@@ -145,15 +174,21 @@ def sample_atlas(batch: int, n: int, dx: int, dy: int, *, generator: torch.Gener
     Returns x (batch, n, dx), y (batch, n, dy), float32.
     """
     g = generator
-    if torch.rand(1, generator=g) < 0.15:
-        v = _functional(batch, n, dx, dy, g)
+    # a variable of >= 2 dims is sometimes a swiss-roll embedding of one dim fewer
+    rx, ry = (int(d > 1 and bool(torch.rand(1, generator=g) < 0.08)) for d in (dx, dy))
+    if torch.rand(1, generator=g) < 0.2:
+        v = _functional(batch, n, dx - rx, dy - ry, g)
     else:
-        v = _mixture(batch, n, dx, dy, g)
-    x, y = v[..., :dx], v[..., dx:]
+        v = _mixture(batch, n, dx - rx, dy - ry, g)
+    x, y = v[..., :dx - rx], v[..., dx - rx:]
+    x, y = (swiss_roll(x, g) if rx else x), (swiss_roll(y, g) if ry else y)
     for _ in range(int(torch.randint(0, 3, (1,), generator=g))):
         x = _flow(x, g)
     for _ in range(int(torch.randint(0, 3, (1,), generator=g))):
         y = _flow(y, g)
+    if torch.rand(1, generator=g) < 0.2:  # bmi-style spirals of both variables, speed ~ 1/d
+        x = spiral(_standardize(x), _u((batch, 1), 0.3, 2.0, g) / dx, g, aligned=True) if dx > 1 else x
+        y = spiral(_standardize(y), _u((batch, 1), 0.3, 2.0, g) / dy, g, aligned=True) if dy > 1 else y
     indep = torch.rand(batch, generator=g) < 0.1
     perm = torch.argsort(torch.rand(batch, n, generator=g), dim=1)
     y_shuf = torch.gather(y, 1, perm.unsqueeze(-1).expand_as(y))

@@ -50,6 +50,9 @@ def _parse(argv=None):
     p.add_argument("--ckpt-minutes", type=float, default=5.0)
     p.add_argument("--val-minutes", type=float, default=10.0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--restart", action="store_true",
+                   help="with --resume: keep the weights and optimiser but start a new warm-up + "
+                        "cosine over --minutes (a warm restart); earlier time is kept as history")
     p.add_argument("--export", default=None, help="write EMA weights (safetensors) here at the end")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--export-only", action="store_true",
@@ -64,8 +67,8 @@ def export_checkpoint(ckpt: str | Path, path: str | Path, info: dict | None = No
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     model = InfoAtlas(InfoAtlasConfig.from_dict(json.loads(state["config"])))
     model.load_state_dict(state["ema"])
-    info = {"steps": int(state["step"]), "train_minutes": round(float(state["elapsed"]) / 60, 1),
-            **(info or {})}
+    minutes = (float(state["elapsed"]) + float(state.get("prior", 0.0))) / 60
+    info = {"steps": int(state["step"]), "train_minutes": round(minutes, 1), **(info or {})}
     return save_weights(model, path, info=info)
 
 
@@ -87,6 +90,7 @@ def validate(model: InfoAtlas, *, n: int = 1000, reps: int = 2, seed: int = 123)
 
 
 def _lr(args, step: int, progress: float) -> float:
+    """``step`` counts from the start of the current schedule."""
     warm = min(1.0, (step + 1) / args.warmup)
     return args.lr * warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
@@ -114,7 +118,7 @@ def main(argv=None):
     ema = InfoAtlas(config).to(device).requires_grad_(False)
     ema.load_state_dict(model.state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    step, elapsed = 0, 0.0
+    step, elapsed, prior, step0 = 0, 0.0, 0.0, 0  # prior: seconds of earlier schedules
     ckpt = out / "ckpt.pt"
     if args.resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -122,6 +126,9 @@ def main(argv=None):
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         step, elapsed = int(state["step"]), float(state["elapsed"])
+        prior, step0 = float(state.get("prior", 0.0)), int(state.get("step0", 0))
+        if args.restart:
+            prior, elapsed, step0 = prior + elapsed, 0.0, step
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     g = torch.Generator().manual_seed(args.seed * 1000 + rank + 7919 * step)
     budget = args.minutes * 60.0
@@ -133,7 +140,7 @@ def main(argv=None):
     def checkpoint():
         if rank == 0:
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                        "step": step, "elapsed": time.time() - t0,
+                        "step": step, "elapsed": time.time() - t0, "prior": prior, "step0": step0,
                         "config": json.dumps(config.to_dict())}, ckpt)
 
     while True:
@@ -142,7 +149,7 @@ def main(argv=None):
             dist.broadcast(progress, 0)  # every rank follows rank 0's clock
         if progress.item() >= 1.0 or (args.max_steps is not None and step >= args.max_steps):
             break
-        lr = _lr(args, step, progress.item())
+        lr = _lr(args, step - step0, progress.item())
         for group in opt.param_groups:
             group["lr"] = lr
         dx, dy = (int(v) for v in torch.randint(1, config.max_dim + 1, (2,), generator=g))
@@ -184,7 +191,7 @@ def main(argv=None):
     if rank == 0:
         val = validate(ema, reps=4)
         total = time.time() - t0
-        summary = {"steps": step, "train_minutes": round(total / 60, 1), "processes": world,
+        summary = {"steps": step, "train_minutes": round((prior + total) / 60, 1), "processes": world,
                    "batch_per_process": args.batch, "n_range": [args.n_min, args.n_max],
                    "val_mae": round(val["mae"], 4), "val": val["rows"]}
         log.write(json.dumps({"final": summary}) + "\n")

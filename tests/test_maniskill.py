@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from integrations.maniskill.demos import Demo
-from integrations.maniskill.keystates import (KeyStateLocator, discover_key_states, key_state_error,
-                                              pad_trajectories, random_key_states, shifted)
+from integrations.maniskill.keystates import (KeyStateLocator, discover_key_states, first_reach,
+                                              key_state_error, pad_trajectories, random_key_states,
+                                              shifted)
 from integrations.maniskill.policy import (evaluate, from_relative, subgoal_targets, to_relative,
                                            train_bc)
 
@@ -77,7 +78,26 @@ def test_gradients_reach_the_locator(tiny):
     assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
 
 
+@pytest.mark.parametrize("estimator", ["infoatlas", "mine"])
+def test_contrast_gap_objective_runs(tiny, estimator):
+    demos = planted(20)
+    res = discover_key_states(demos, 2, estimator=estimator, steps=3, model=tiny, progress=False,
+                              contrast_gap=12)
+    assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
+
+
+def test_first_reach():
+    demos = planted(10)
+    exact = np.array([[d.events["key"]] for d in demos])
+    trace = [(0.0, exact + 9), (1.0, exact + 3), (2.0, exact)]
+    assert first_reach(trace, demos, ("key",), 3.0) == 1.0
+    assert first_reach(trace, demos, ("key",), 0.0) == 2.0
+    assert first_reach(trace[:2], demos, ("key",), 0.0) is None
+
+
 def test_bad_inputs(tiny):
+    with pytest.raises(ValueError, match="contrast_gap"):
+        discover_key_states(planted(20), 1, model=tiny, contrast_gap=4)
     with pytest.raises(ValueError, match="estimator"):
         discover_key_states(planted(20), 1, estimator="ksg", model=tiny)
     with pytest.raises(ValueError, match="need >= 16"):

@@ -12,7 +12,7 @@ from torch import nn
 
 import infoatlas_loss.functional as F_
 from infoatlas_loss import load_weights, save_weights, sliced_mi
-from integrations.representation import InfoMax, InfoMin
+from integrations.representation import InfoMax, InfoMin, _whiten
 from .conftest import gen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,16 +27,37 @@ def _finite_grad(t: torch.Tensor) -> bool:
 def test_sign_convention_equals_weighted_sliced_mi(tiny, weight):
     a, b = torch.randn(64, 12, generator=gen(1)), torch.randn(64, 3, generator=gen(2))
     ref = sliced_mi(a, b, model=tiny, num_slices=8, generator=gen(7))
-    up = InfoMax(tiny, weight=weight, num_slices=8, generator=gen(7))(a, b)
+    up = InfoMax(tiny, weight=weight, num_slices=8, generator=gen(7), whiten=False)(a, b)
     down = InfoMin(tiny, weight=weight, num_slices=8, generator=gen(7))(a, b)
     torch.testing.assert_close(up, -weight * ref)
     torch.testing.assert_close(down, weight * ref)
+    # InfoMax whitens (by default) the variable that is sliced (12 > max_dim), not the other
+    ref_w = sliced_mi(_whiten(a), b, model=tiny, num_slices=8, generator=gen(7))
+    torch.testing.assert_close(InfoMax(tiny, weight=weight, num_slices=8, generator=gen(7))(a, b),
+                               -weight * ref_w)
     # batched sample sets, reduction passed through
     ab, bb = torch.randn(3, 32, 7, generator=gen(3)), torch.randn(3, 32, 2, generator=gen(4))
     ref_b = sliced_mi(ab, bb, model=tiny, num_slices=4, generator=gen(5), reduction="none")
     got = InfoMin(tiny, weight=weight, num_slices=4, generator=gen(5), reduction="none")(ab, bb)
     assert got.shape == (3,)
     torch.testing.assert_close(got, weight * ref_b)
+
+
+def test_whiten_decorrelates_and_keeps_gradients_finite():
+    # correlated, differently scaled columns (condition number 16; eps only damps directions
+    # with variance ~1e-3 of the mean)
+    q = torch.linalg.qr(torch.randn(16, 16, generator=gen(1)))[0]
+    mix = q * torch.linspace(0.5, 2.0, 16) @ torch.linalg.qr(torch.randn(16, 16, generator=gen(5)))[0]
+    z = (torch.randn(3, 256, 16, generator=gen(2)) @ mix).requires_grad_(True)
+    w = _whiten(z)
+    cov = torch.einsum("bni,bnj->bij", w - w.mean(1, keepdim=True), w - w.mean(1, keepdim=True)) / 255
+    torch.testing.assert_close(cov, torch.eye(16).expand(3, 16, 16), atol=0.02, rtol=0)
+    # collapsed (rank-2) features: eps keeps the factor finite, gradients too
+    low = (torch.randn(256, 2, generator=gen(3)) @ torch.randn(2, 16, generator=gen(4)))
+    low.requires_grad_(True)
+    _whiten(low).pow(2).sum().backward()
+    assert _finite_grad(low)
+    assert _whiten(torch.randn(64, 1)).shape == (64, 1)  # one column: nothing to do
 
 
 def test_labels_and_one_hot(tiny):

@@ -7,7 +7,7 @@ import sys
 import torch
 
 from infoatlas_loss import load_weights
-from infoatlas_loss.atlas import gaussian_task, sample_atlas
+from infoatlas_loss.atlas import gaussian_task, sample_atlas, spiral, swiss_roll
 
 
 def _run(args, tmp_path):
@@ -32,6 +32,10 @@ def test_torchrun_gloo_smoke_resume_export(tmp_path):
     assert model.config.max_dim == 3
     final = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl") if "final" in line]
     assert final[-1]["final"]["steps"] == 5
+    # warm restart: weights and step count carry on, the schedule starts again
+    _run(["--max-steps", "7", "--resume", "--restart"], tmp_path)
+    state = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    assert state["step"] == 7 and state["step0"] == 5 and state["prior"] > 0
 
 
 def test_atlas_shapes_and_determinism():
@@ -50,3 +54,19 @@ def test_gaussian_task_has_stated_mi():
     c = torch.corrcoef(v)
     est = 0.5 * (torch.logdet(c[:2, :2]) + torch.logdet(c[2:, 2:]) - torch.logdet(c))
     assert abs(est.item() - mi) < 0.02
+
+
+def test_spiral_and_swiss_roll_keep_the_information():
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(2, 500, 3, generator=g)
+    speed = torch.tensor([[0.3], [1.0]])
+    w = spiral(v, speed, g, aligned=True)
+    torch.testing.assert_close(w.norm(dim=-1), v.norm(dim=-1))  # rotation keeps |v| ...
+    torch.testing.assert_close(spiral(w, -speed, g, aligned=True), v, atol=1e-4, rtol=0)  # ... so it inverts
+    assert (w - v).abs().max() > 0.5
+    r = swiss_roll(v, g)  # (2, 500, 4): first coordinate rolled into two
+    assert r.shape == (2, 500, 4)
+    torch.testing.assert_close(r[..., 2:], v[..., 1:])
+    radius = r[..., :2].norm(dim=-1)
+    order = v[..., 0].argsort(dim=1)
+    assert (torch.diff(torch.gather(radius, 1, order), dim=1) > 0).all()  # injective in v_0

@@ -122,7 +122,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         order_weight: float = 5.0, entropy_weight: float = 0.05, overlap_weight: float = 2.0,
                         final_temperature: float = 1.0,
                         batch_size: int = 128, max_seconds: float | None = None,
-                        trace_every: int = 10, model=None,
+                        trace_every: int = 10, model=None, contrast_gap: int | None = None,
                         seed: int = 0, progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -141,6 +141,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         max_seconds: stop early when the wall time exceeds this.
         trace_every: keep the hard indices every this many steps (to plot error vs time).
         model: InfoAtlas weights for ``SlicedMILoss`` (default: the shipped ``infoatlas-base``).
+        contrast_gap: if set (> dt), maximise the MI *gain*
+            I(s_key; s_key-dt) - I(s_key; s_key-contrast_gap) instead: where nothing moves,
+            both terms are copies and cancel, so a static stretch is no longer an attractor.
 
     Returns:
         :class:`KeyStateResult` with hard indices (argmax of each concept's distribution).
@@ -153,6 +156,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     g = torch.Generator().manual_seed(seed)
     states, mask = pad_trajectories(demos)
     prior = shifted(states, dt)
+    if contrast_gap is not None and contrast_gap <= dt:
+        raise ValueError(f"contrast_gap must exceed dt={dt}, got {contrast_gap}")
+    far = shifted(states, contrast_gap) if contrast_gap else None
     n, t_len, d = states.shape
     # features constant within every demo (goal position, object sizes) equal their own
     # prior at every step: that dependence says nothing about *when* a key state is, and
@@ -183,8 +189,12 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             break
         key = torch.einsum("nkt,ntd->knd", p, states[batch][..., dynamic])  # (K, b, D')
         pre = torch.einsum("nkt,ntd->knd", p, prior[batch][..., dynamic])
+        k_ = num_concepts
+        if far is not None:  # both gaps in one batched call: (2K, b, D')
+            key = torch.cat([key, key])
+            pre = torch.cat([pre, torch.einsum("nkt,ntd->knd", p, far[batch][..., dynamic])])
         if estimator == "infoatlas":
-            mi = mi_fn(key, pre)  # (K,)
+            mi = mi_fn(key, pre)  # (K,) or (2K,)
         else:
             for _ in range(inner_steps):
                 closs = -critic(key.detach(), pre.detach(), g).sum()
@@ -192,6 +202,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                 closs.backward()
                 copt.step()
             mi = critic(key, pre, g)
+        if far is not None:
+            mi = mi[:k_] - mi[k_:]
         tau = (p * times[batch].unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
         order = F.relu(tau[:-1] + 0.5 / num_concepts - tau[1:]).sum() if num_concepts > 1 else 0.0
         entropy = -(p * logp.clamp(min=-1e4)).sum(-1).mean() / math.log(t_len)
@@ -219,6 +231,15 @@ def key_state_error(demos, indices: np.ndarray, events: tuple[str, ...]) -> dict
             for k, e in enumerate(events)}
     errs["mean"] = float(np.mean(list(errs.values())))
     return errs
+
+
+def first_reach(trace, demos, events: tuple[str, ...], target: float) -> float | None:
+    """Seconds until a :class:`KeyStateResult` trace's mean key-state error first is
+    <= ``target`` steps (None if never)."""
+    for seconds, idx in trace:
+        if key_state_error(demos, idx, events)["mean"] <= target:
+            return seconds
+    return None
 
 
 def random_key_states(demos, num_concepts: int, *, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,8 @@ full-rank cross-correlation.  Random invertible maps then act on x alone and on 
 copula but not I(X; Y); some variables are swiss-roll embeddings of one dimension fewer, and
 some batches get coordinate-plane spirals of both variables (bmi's spiral tasks).  A fraction
 of items is a noisy function y = f(x) + noise (linear or a random MLP), and a fraction is made
-exactly independent by shuffling y.
+exactly independent by shuffling y; another fraction is a single low-degree-of-freedom
+Student-t, mostly with identity dispersion (dependence without correlation).
 """
 from __future__ import annotations
 
@@ -98,6 +99,20 @@ def _mixture(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
     return torch.gather(mean, 1, comp.unsqueeze(-1).expand(b, n, d)) + z * scale.unsqueeze(-1)
 
 
+def _student(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
+    """One multivariate Student-t per item with low degrees of freedom (1..5) and, for most
+    items, identity dispersion: x and y are uncorrelated but dependent through the shared
+    chi-square (bmi's student-identity tasks).  Rare inside the mixtures, so drawn here."""
+    d = dx + dy
+    corr = torch.where(torch.rand(b, 1, 1, generator=g) < 0.6, torch.eye(d).expand(b, d, d),
+                       _component_corr(b, dx, dy, g))
+    chol = torch.linalg.cholesky(corr + 1e-5 * torch.eye(d))
+    z = torch.einsum("bij,bnj->bni", chol, torch.randn(b, n, d, generator=g))
+    nu = torch.randint(1, 6, (b, 1), generator=g)
+    chi2 = (torch.randn(b, n, 5, generator=g) ** 2 * (torch.arange(5) < nu.unsqueeze(-1))).sum(-1)
+    return z * (nu / chi2.clamp_min(1e-12)).sqrt().unsqueeze(-1)
+
+
 def _functional(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
     """y = f(x) + noise with a random smooth f (tanh / sin MLP) and Gaussian or uniform noise."""
     x = torch.randn(b, n, dx, generator=g)
@@ -176,8 +191,11 @@ def sample_atlas(batch: int, n: int, dx: int, dy: int, *, generator: torch.Gener
     g = generator
     # a variable of >= 2 dims is sometimes a swiss-roll embedding of one dim fewer
     rx, ry = (int(d > 1 and bool(torch.rand(1, generator=g) < 0.08)) for d in (dx, dy))
-    if torch.rand(1, generator=g) < 0.2:
+    family = float(torch.rand(1, generator=g))
+    if family < 0.2:
         v = _functional(batch, n, dx - rx, dy - ry, g)
+    elif family < 0.3:
+        v = _student(batch, n, dx - rx, dy - ry, g)
     else:
         v = _mixture(batch, n, dx - rx, dy - ry, g)
     x, y = v[..., :dx - rx], v[..., dx - rx:]

@@ -20,7 +20,7 @@ from .model import InfoAtlas
 # name -> (file inside pretrained/, sha256 of that file)
 REGISTRY: dict[str, tuple[str, str]] = {
     "infoatlas-base": ("infoatlas-base.safetensors",
-                       "d82bb184d38839793be2ae1197d8bfa5eccdd8119373d309ba494843f82cf881"),
+                       "22566da7dfdb80c1de20c00915ed0fb472deba2ae442742c6bf791501589c0f9"),
 }
 
 _CACHE: dict[tuple[str, str], InfoAtlas] = {}

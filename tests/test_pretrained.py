@@ -10,11 +10,11 @@ from infoatlas_loss import (InfoAtlas, InfoAtlasConfig, REGISTRY, estimate_mi, l
 from infoatlas_loss.pretrained import read_header, sha256_file, weights_path
 
 # what the shipped infoatlas-base really achieves (pretrained/README.md), with some margin.
-# Measured on these exact inputs: Gaussian errors -0.016..-0.001 (1x1), +0.004..+0.005 (2x2);
-# independent |est| <= 0.002; MI(X,Y) - MI(Y,X) 0.014; monotone transforms moved the
-# estimate by 0.002.
+# Measured on these exact inputs (weights 22566da7): Gaussian errors -0.018..-0.001 (1x1),
+# -0.000..+0.005 (2x2); independent |est| <= 0.001; MI(X,Y) - MI(Y,X) 0.011; monotone
+# transforms moved the estimate by 0.004.
 GAUSS_TOL = {(1, 1): 0.03, (2, 2): 0.03}
-INDEP_TOL = 0.005
+INDEP_TOL = 0.004
 MONOTONE_TOL = 0.01
 SYMMETRY_TOL = 0.02
 

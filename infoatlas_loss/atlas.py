@@ -66,6 +66,14 @@ def _lowrank_corr(b: int, d: int, g) -> torch.Tensor:
     return _to_corr(w @ w.transpose(-1, -2) + torch.diag_embed(diag))
 
 
+def _t_scale(nu: torch.Tensor, n: int, max_nu: int, g) -> torch.Tensor:
+    """Student-t scale sqrt(nu / chi2_nu) per sample, (B, n), for integer degrees of freedom
+    ``nu`` (B, n) or (B, 1) in 1..max_nu; one chi-square per sample scales all its columns."""
+    chi2 = (torch.randn(nu.shape[0], n, max_nu, generator=g) ** 2
+            * (torch.arange(max_nu) < nu.unsqueeze(-1))).sum(-1)
+    return (nu / chi2.clamp_min(1e-12)).sqrt()
+
+
 def _component_corr(b: int, dx: int, dy: int, g) -> torch.Tensor:
     d = dx + dy
     low = _lowrank_corr(b, d, g)
@@ -93,9 +101,7 @@ def _mixture(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
     z = torch.einsum("bkij,bnj->bkni", chol, torch.randn(b, n, d, generator=g))
     z = torch.gather(z, 1, comp.view(b, 1, n, 1).expand(b, 1, n, d)).squeeze(1)  # (B, n, d)
     nu_i, t_i = torch.gather(nu, 1, comp), torch.gather(is_t, 1, comp)
-    chi2 = (torch.randn(b, n, MAX_NU, generator=g) ** 2
-            * (torch.arange(MAX_NU) < nu_i.unsqueeze(-1))).sum(-1)
-    scale = torch.where(t_i, (nu_i / chi2.clamp_min(1e-12)).sqrt(), torch.ones(b, n))
+    scale = torch.where(t_i, _t_scale(nu_i, n, MAX_NU, g), torch.ones(b, n))
     return torch.gather(mean, 1, comp.unsqueeze(-1).expand(b, n, d)) + z * scale.unsqueeze(-1)
 
 
@@ -109,8 +115,7 @@ def _student(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:
     chol = torch.linalg.cholesky(corr + 1e-5 * torch.eye(d))
     z = torch.einsum("bij,bnj->bni", chol, torch.randn(b, n, d, generator=g))
     nu = torch.randint(1, 6, (b, 1), generator=g)
-    chi2 = (torch.randn(b, n, 5, generator=g) ** 2 * (torch.arange(5) < nu.unsqueeze(-1))).sum(-1)
-    return z * (nu / chi2.clamp_min(1e-12)).sqrt().unsqueeze(-1)
+    return z * _t_scale(nu, n, 5, g).unsqueeze(-1)
 
 
 def _functional(b: int, n: int, dx: int, dy: int, g) -> torch.Tensor:

@@ -189,7 +189,6 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             break
         key = torch.einsum("nkt,ntd->knd", p, states[batch][..., dynamic])  # (K, b, D')
         pre = torch.einsum("nkt,ntd->knd", p, prior[batch][..., dynamic])
-        k_ = num_concepts
         if far is not None:  # both gaps in one batched call: (2K, b, D')
             key = torch.cat([key, key])
             pre = torch.cat([pre, torch.einsum("nkt,ntd->knd", p, far[batch][..., dynamic])])
@@ -203,7 +202,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                 copt.step()
             mi = critic(key, pre, g)
         if far is not None:
-            mi = mi[:k_] - mi[k_:]
+            mi = mi[:num_concepts] - mi[num_concepts:]
         tau = (p * times[batch].unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
         order = F.relu(tau[:-1] + 0.5 / num_concepts - tau[1:]).sum() if num_concepts > 1 else 0.0
         entropy = -(p * logp.clamp(min=-1e4)).sum(-1).mean() / math.log(t_len)

@@ -129,25 +129,51 @@ def test_relative_actions_round_trip():
     assert np.allclose(from_relative(s, to_relative(s, a)), a)
 
 
-@pytest.mark.parametrize("guided", [False, True])
-def test_bc_fits_synthetic_demos(guided):
+@pytest.mark.parametrize("guided, goal_from, condition, chunk", [
+    (False, 0, True, 1), (True, 0, True, 1), (True, 4, True, 1), (True, 4, False, 1), (False, 0, True, 4),
+    (True, 4, True, 3)])
+def test_bc_fits_synthetic_demos(guided, goal_from, condition, chunk):
     demos = planted(16, dim=12)
     for d in demos:  # actions = a fixed linear function of the state
         d.actions = d.states[:-1, :8] * 0.5 + 1.0
     keys = np.array([[d.events["key"]] for d in demos]) if guided else None
-    policy, sn, an = train_bc(demos, keys, epochs=60, noise=0.0, progress=False)
+    policy, sn, an = train_bc(demos, keys, epochs=60, noise=0.0, goal_from=goal_from,
+                              condition=condition, chunk=chunk, progress=False)
     s = torch.as_tensor(sn(demos[0].states[:-1]), dtype=torch.float32)
     with torch.no_grad():
         pred, goal = policy(s)
-    pred = from_relative(demos[0].states[:-1], an.inverse(pred.numpy()))
+    assert pred.shape == (len(s), 8 * chunk) and policy.chunk == chunk
+    # the first action of every chunk is the current one (later ones are the next states')
+    pred = from_relative(demos[0].states[:-1], an.inverse(pred[:, :8].numpy()))
     assert np.abs(pred - demos[0].actions).mean() < 0.1
     assert (goal is not None) == guided
+    if guided:
+        assert goal.shape == (len(s), 12 - goal_from)
+
+
+def test_chunk_targets_and_bad_bc_inputs():
+    demos = planted(16, dim=12)
+    for d in demos:  # ee-delta demos: actions used as they are, so targets are easy to read
+        d.control_mode = "pd_ee_delta_pose"
+        d.actions = np.arange(d.length, dtype=np.float32)[:, None].repeat(8, 1)
+    policy, sn, an = train_bc(demos, None, epochs=200, noise=0.0, chunk=3, progress=False)
+    with torch.no_grad():
+        pred = an.inverse(policy(torch.as_tensor(sn(demos[0].states[:-1]), dtype=torch.float32))[0]
+                          .reshape(-1, 3, 8).numpy())
+    t_last = demos[0].length - 1  # past the end the last action repeats
+    assert np.allclose(pred[:, :, 0].mean(0) - pred[:, 0, 0].mean(), [0, 1, 2], atol=0.5)
+    assert abs(pred[-1, 2, 0] - t_last) < 1.5
+    with pytest.raises(ValueError, match="chunk"):
+        train_bc(demos, None, epochs=1, chunk=0, progress=False)
+    demos[0].control_mode = "pd_joint_pos"
+    with pytest.raises(ValueError, match="mix control modes"):
+        train_bc(demos, None, epochs=1, progress=False)
 
 
 @pytest.mark.maniskill
 @pytest.mark.skipif(not HAS_MANISKILL, reason='needs the maniskill extra (pip install ".[maniskill]")')
 def test_real_simulator_smoke(tmp_path, tiny):
-    from integrations.maniskill import generate_demos
+    from integrations.maniskill import generate_demos, make_env
     demos = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)
     assert all(0 < d.events["grasp"] <= d.events["placed"] <= d.length for d in demos)
     assert demos[0].states.shape[1] == 42 and demos[0].actions.shape[1] == 8
@@ -157,3 +183,15 @@ def test_real_simulator_smoke(tmp_path, tiny):
     trained = train_bc(demos, res.indices, epochs=1, progress=False)
     rate = evaluate("PickCube", trained, [demos[0].seed, 10 ** 6], max_steps=10)
     assert 0.0 <= rate <= 1.0
+    # end-effector-delta conversion: the replay follows the planner's demo closely
+    from integrations.maniskill.convert import to_ee_delta
+    ee = to_ee_delta("PickCube", demos[:3], cache_dir=tmp_path, progress=False)
+    assert len(ee) == 3 and all(d.control_mode == "pd_ee_delta_pose" for d in ee)
+    for d, e in zip(demos, ee):
+        assert e.actions.shape == (d.length, 7) and np.abs(e.actions).max() <= 1
+        assert np.abs(e.states[:, :7] - d.states[:, :7]).max() < 0.02  # joints (rad)
+        assert all(abs(e.events[k] - d.events[k]) <= 2 for k in d.events)
+    trained = train_bc(ee, None, epochs=1, chunk=4, progress=False)
+    assert 0.0 <= evaluate("PickCube", trained, [10 ** 6], max_steps=10) <= 1.0
+    with pytest.raises(ValueError, match="control_mode"):
+        make_env("PickCube", control_mode="pd_joint_vel")

@@ -25,6 +25,7 @@ class Demo:
     states: np.ndarray   # (T + 1, D) float32
     actions: np.ndarray  # (T, A) float32
     events: dict[str, int] = field(default_factory=dict)  # event -> first state index
+    control_mode: str = "pd_joint_pos"  # what the actions mean (ManiSkill controller name)
 
     @property
     def length(self) -> int:
@@ -102,7 +103,7 @@ def _save(path: Path, demo: Demo | None):
         np.savez(tmp, ok=False)
     else:
         np.savez(tmp, ok=True, seed=demo.seed, states=demo.states, actions=demo.actions,
-                 events=json.dumps(demo.events))
+                 events=json.dumps(demo.events), control_mode=demo.control_mode)
     tmp.replace(path)  # atomic: a killed run never leaves half a file
 
 
@@ -110,7 +111,8 @@ def _load(path: Path) -> Demo | None:
     with np.load(path) as f:
         if not bool(f["ok"]):
             return None
-        return Demo(int(f["seed"]), f["states"], f["actions"], json.loads(str(f["events"])))
+        mode = str(f["control_mode"]) if "control_mode" in f.files else "pd_joint_pos"
+        return Demo(int(f["seed"]), f["states"], f["actions"], json.loads(str(f["events"])), mode)
 
 
 def _plan_seeds(job) -> None:

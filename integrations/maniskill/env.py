@@ -66,12 +66,18 @@ def _import_maniskill():
             module.RenderMaterial = _NoRenderMaterial
 
 
-def make_env(task: str, *, max_episode_steps: int | None = None):
-    """A single CPU-simulated env with ``state_dict`` observations and joint-position control."""
+CONTROL_MODES = ("pd_joint_pos", "pd_ee_delta_pose")
+
+
+def make_env(task: str, *, max_episode_steps: int | None = None, control_mode: str = "pd_joint_pos"):
+    """A single CPU-simulated env with ``state_dict`` observations; ``control_mode``
+    ``"pd_joint_pos"`` (the motion planner's) or ``"pd_ee_delta_pose"`` (end-effector deltas)."""
+    if control_mode not in CONTROL_MODES:
+        raise ValueError(f"control_mode must be one of {CONTROL_MODES}, got {control_mode!r}")
     _import_maniskill()
     import gymnasium as gym
     kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
-    return gym.make(get_task(task).env_id, obs_mode="state_dict", control_mode="pd_joint_pos",
+    return gym.make(get_task(task).env_id, obs_mode="state_dict", control_mode=control_mode,
                     render_backend="none", sim_backend="physx_cpu", **kwargs)
 
 

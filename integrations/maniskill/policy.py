@@ -11,6 +11,7 @@ import multiprocessing as mp
 
 import numpy as np
 import torch
+from einops import rearrange
 from torch import nn
 from tqdm import tqdm
 
@@ -27,15 +28,20 @@ def _mlp(i: int, o: int, hidden: int, depth: int) -> nn.Sequential:
 
 class BCPolicy(nn.Module):
     """MLP policy on normalised states; with ``subgoal=True`` it also predicts where the next
-    key state is relative to the current state (normalised units) and feeds that
-    prediction to its action head."""
+    key state is relative to the current state (normalised units; the last ``goal_dim``
+    state columns, default all) and feeds that prediction to its action head."""
 
-    def __init__(self, state_dim: int, action_dim: int, *, subgoal: bool, hidden: int = 256):
+    chunk = 1  # actions predicted per query (set by train_bc)
+    control_mode = "pd_joint_pos"  # what the actions mean (set by train_bc)
+
+    def __init__(self, state_dim: int, action_dim: int, *, subgoal: bool, hidden: int = 256,
+                 goal_dim: int | None = None, condition: bool = True):
         super().__init__()
-        self.subgoal = subgoal
+        self.subgoal, self.condition = subgoal, subgoal and condition
+        self.goal_dim = goal_dim = goal_dim or state_dim
         self.trunk = _mlp(state_dim, hidden, hidden, 2)
-        self.goal_head = _mlp(hidden, state_dim, hidden, 1) if subgoal else None
-        self.action_head = _mlp(hidden + (state_dim if subgoal else 0), action_dim, hidden, 1)
+        self.goal_head = _mlp(hidden, goal_dim, hidden, 1) if subgoal else None
+        self.action_head = _mlp(hidden + (goal_dim if self.condition else 0), action_dim, hidden, 1)
 
     def forward(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         h = torch.relu(self.trunk(s))
@@ -43,6 +49,8 @@ class BCPolicy(nn.Module):
             return self.action_head(h), None
         # the offset to the subgoal says where to go next, which transfers across layouts
         offset = self.goal_head(h)
+        if not self.condition:  # subgoal prediction as an auxiliary task only
+            return self.action_head(h), offset
         return self.action_head(torch.cat([h, offset], -1)), offset
 
 
@@ -72,23 +80,45 @@ def from_relative(states: np.ndarray, actions: np.ndarray) -> np.ndarray:
 
 
 def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, batch: int = 256,
-             lr: float = 1e-3, goal_weight: float = 1.0, noise: float = 0.05, seed: int = 0,
+             lr: float = 1e-3, goal_weight: float = 1.0, noise: float = 0.05,
+             goal_from: int = 0, condition: bool = True, chunk: int = 1, seed: int = 0,
              progress: bool = True):
     """Behaviour cloning; key-state guided when ``key_indices`` (N, K) is given.
 
     ``noise``: std of Gaussian noise added to the normalised input states (robustness to
-    the small drifts a cloned policy makes).  Returns ``(policy, state_norm, action_norm)``
-    for :func:`evaluate`.
+    the small drifts a cloned policy makes).  ``goal_from``: first state column of the
+    subgoal (e.g. 18 skips the Panda's joint positions and velocities); ``condition``: feed
+    the predicted subgoal to the action head (else it is an auxiliary target only);
+    ``chunk``: predict the next ``chunk`` actions at once and, at test time, execute the
+    average of every prediction made for the current step (ACT's temporal ensembling: a
+    pause in the demos, where one state is followed by "stay" and then "go", no longer
+    averages into a slow drift).  Returns ``(policy, state_norm, action_norm)`` for
+    :func:`evaluate`.
     """
     torch.manual_seed(seed)
+    modes = {d.control_mode for d in demos}
+    if len(modes) != 1:
+        raise ValueError(f"demos mix control modes {sorted(modes)}")
+    mode = modes.pop()
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     s = np.concatenate([d.states[:-1] for d in demos])
-    a = to_relative(s, np.concatenate([d.actions for d in demos]))
-    sn, an = Normalizer.fit(s), Normalizer.fit(a)
-    tensors = [torch.as_tensor(sn(s), dtype=torch.float32), torch.as_tensor(an(a), dtype=torch.float32)]
+    per_demo = [d.actions if mode != "pd_joint_pos" else to_relative(d.states[:-1], d.actions)
+                for d in demos]
+    an = Normalizer.fit(np.concatenate(per_demo))
+    sn = Normalizer.fit(s)
+    # action t..t+chunk-1 for every step t, the last action repeated past the demo's end
+    a = np.concatenate([rearrange(an(x)[np.minimum(np.arange(len(x))[:, None] + np.arange(chunk), len(x) - 1)],
+                                  "t c a -> t (c a)") for x in per_demo])
+    tensors = [torch.as_tensor(sn(s), dtype=torch.float32), torch.as_tensor(a, dtype=torch.float32)]
     if key_indices is not None:
         goals = np.concatenate([subgoal_targets(d, k) for d, k in zip(demos, key_indices)])
-        tensors.append(torch.as_tensor(sn(goals) - sn(s), dtype=torch.float32))
-    policy = BCPolicy(s.shape[1], a.shape[1], subgoal=key_indices is not None)
+        offsets = (sn(goals) - sn(s))[:, goal_from:]
+        tensors.append(torch.as_tensor(offsets, dtype=torch.float32))
+    policy = BCPolicy(s.shape[1], a.shape[1], subgoal=key_indices is not None,
+                      goal_dim=s.shape[1] - goal_from, condition=condition)
+    policy.chunk = chunk
+    policy.control_mode = mode  # what its actions mean; evaluation builds the env to match
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     g = torch.Generator().manual_seed(seed)
@@ -107,21 +137,29 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
 
 
 def _rollouts(job) -> list[bool]:
-    task, state_dict, arch, sn, an, seeds, max_steps = job
+    task, state_dict, arch, mode, chunk, sn, an, seeds, max_steps = job
     torch.set_num_threads(1)
     from .env import flatten_obs, make_env
-    policy = BCPolicy(*arch[:2], subgoal=arch[2])
+    policy = BCPolicy(*arch[:2], subgoal=arch[2], goal_dim=arch[3], condition=arch[4])
     policy.load_state_dict(state_dict)
-    env = make_env(task, max_episode_steps=max_steps)
+    env = make_env(task, max_episode_steps=max_steps, control_mode=mode)
     out = []
     for seed in seeds:
         obs, _ = env.reset(seed=int(seed))
         success = False
-        for _ in range(max_steps):
+        plans = np.zeros((max_steps + chunk, chunk, len(an.mean)))  # (step, query age, A)
+        counts = np.zeros(max_steps + chunk)
+        for t in range(max_steps):
             state = flatten_obs(obs)
             s = torch.as_tensor(sn(state), dtype=torch.float32)
             with torch.no_grad():
-                a = from_relative(state, an.inverse(policy(s[None])[0][0].numpy()))
+                pred = rearrange(policy(s[None])[0][0], "(c a) -> c a", c=chunk).numpy()
+            for j in range(chunk):  # the prediction for step t + j, made now
+                plans[t + j, int(counts[t + j])] = pred[j]
+                counts[t + j] += 1
+            a = an.inverse(plans[t, :int(counts[t])].mean(0))
+            if mode == "pd_joint_pos":
+                a = from_relative(state, a)
             obs, _, terminated, truncated, info = env.step(a)
             success = success or bool(info["success"][0])
             if success or bool(terminated[0]) or bool(truncated[0]):
@@ -135,9 +173,11 @@ def successes(task: str, trained, seeds, *, max_steps: int, workers: int = 1) ->
     """Per seed, whether a :func:`train_bc` result reaches ``success`` within ``max_steps``;
     episodes run in ``workers`` processes (one env each)."""
     policy, sn, an = trained
-    arch = (policy.trunk[0].in_features, policy.action_head[-1].out_features, policy.subgoal)
+    arch = (policy.trunk[0].in_features, policy.action_head[-1].out_features, policy.subgoal,
+            policy.goal_dim, policy.condition)
     chunks = [list(c) for c in np.array_split(np.asarray(seeds), workers) if len(c)]
-    jobs = [(task, policy.state_dict(), arch, sn, an, c, max_steps) for c in chunks]
+    jobs = [(task, policy.state_dict(), arch, policy.control_mode, policy.chunk, sn, an, c, max_steps)
+            for c in chunks]
     if workers == 1:
         results = [_rollouts(j) for j in jobs]
     else:

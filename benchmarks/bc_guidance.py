@@ -1,0 +1,84 @@
+"""Can key-state guidance help behaviour cloning at all?  BC settings x key-state sources.
+
+    python -m benchmarks.bc_guidance --task PickCube --methods plain oracle random infoatlas
+    python -m benchmarks.bc_guidance --epochs 60 200 --methods plain
+
+Trains BC on the cached scripted demos (``examples/maniskill_maxmi.py`` fills the cache)
+plain and guided by key states from: ``oracle`` (the physical events read from the
+simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
+``SlicedMILoss``), ``random``.  Every setting is evaluated on the same env seeds: the
+first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").  Prints a
+Markdown table (success rates; key-state error in steps).  Needs the ``maniskill`` extra.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from integrations.maniskill import generate_demos, get_task
+from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
+from integrations.maniskill.policy import successes, train_bc
+
+
+def oracle_key_states(demos, events) -> np.ndarray:
+    """(N, K): the step of each physical event (clipped to the demo)."""
+    return np.array([[min(d.events[e], d.length) for e in events] for d in demos])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="PickCube")
+    p.add_argument("--demos", type=int, default=300)
+    p.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
+    p.add_argument("--methods", nargs="+", default=["plain", "oracle", "random", "infoatlas"])
+    p.add_argument("--epochs", type=int, nargs="+", default=[60])
+    p.add_argument("--bc-seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--goal-from", type=int, nargs="+", default=[0],
+                   help="first state column of the subgoal (18: skip the Panda's qpos, qvel)")
+    p.add_argument("--noise", type=float, default=0.05, help="BC input-noise std (normalised)")
+    p.add_argument("--chunk", type=int, default=1, help="actions predicted per query (ACT-style)")
+    p.add_argument("--aux-only", action="store_true",
+                   help="subgoal as an auxiliary target only, not an input of the action head")
+    p.add_argument("--control-mode", default="pd_joint_pos",
+                   choices=["pd_joint_pos", "pd_ee_delta_pose"],
+                   help="clone the planner's joint targets or end-effector deltas (converted)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cache", default="demos")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    spec = get_task(a.task)
+    demos = generate_demos(a.task, a.demos, cache_dir=a.cache, progress=False)
+    if a.control_mode == "pd_ee_delta_pose":
+        demos = to_ee_delta(a.task, demos, cache_dir=a.cache, workers=a.workers, progress=False)
+    keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
+            "random": random_key_states(demos, len(spec.events))}
+    if "infoatlas" in a.methods:
+        keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False).indices
+    seen = [d.seed for d in demos[:a.episodes]]
+    unseen = list(range(10 ** 6, 10 ** 6 + a.episodes))
+    print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
+          + (", subgoal as auxiliary target only" if a.aux_only else "")
+          + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}\n")
+    print("| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |")
+    print("|---|---|---|---|---|---|---|---|")
+    runs = [(m, g) for m in a.methods for g in ([0] if m == "plain" else a.goal_from)]
+    for epochs in a.epochs:
+        for seed in a.bc_seeds:
+            for m, g in runs:
+                t0 = time.time()
+                trained = train_bc(demos, keys[m], epochs=epochs, seed=seed, goal_from=g,
+                                   condition=not a.aux_only, noise=a.noise, chunk=a.chunk, progress=False)
+                ok = successes(a.task, trained, seen + unseen, max_steps=spec.max_steps,
+                               workers=a.workers)
+                err = "—" if keys[m] is None else f"{key_state_error(demos, keys[m], spec.events)['mean']:.1f}"
+                print(f"| {m} | {g if keys[m] is not None else '—'} | {epochs} | {seed} | {err} | {np.mean(ok[:len(seen)]):.2f} | "
+                      f"{np.mean(ok[len(seen):]):.2f} | {(time.time() - t0) / 60:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

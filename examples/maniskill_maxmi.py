@@ -3,7 +3,8 @@
     python examples/maniskill_maxmi.py                  # PickCube, ~10-15 min on 2 CPU cores
     python examples/maniskill_maxmi.py --tasks all      # PickCube, StackCube, PegInsertionSide
 
-Per task: scripted motion-planning demos (cached) -> key states by MaxMI with the frozen
+Per task: scripted motion-planning demos (cached; by default converted to end-effector
+deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
 wall time) -> BC policies: plain, guided by our key states, by MINE's, by random ones ->
 success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
@@ -26,6 +27,7 @@ try:
 except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from integrations.maniskill import TASKS, generate_demos, get_task
+from integrations.maniskill.convert import to_ee_delta
 from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
                                              random_key_states)
 from integrations.maniskill.policy import successes, train_bc
@@ -42,6 +44,13 @@ def parse(argv=None):
     p.add_argument("--mine-budget", type=float, default=3.0,
                    help="MINE's wall-time budget as a multiple of ours")
     p.add_argument("--bc-epochs", type=int, default=60)
+    p.add_argument("--bc-seeds", type=int, default=1,
+                   help="BC trainings per method (seeds seed, seed+1, ...); success pools their episodes")
+    p.add_argument("--control-mode", default="pd_ee_delta_pose", choices=["pd_ee_delta_pose", "pd_joint_pos"],
+                   help="what BC clones: end-effector deltas (demos converted by replay) or joint targets")
+    p.add_argument("--chunk", type=int, default=8, help="BC actions per query, temporally ensembled")
+    p.add_argument("--goal-from", type=int, default=18,
+                   help="first state column of the key-state subgoal (18 skips the arm's qpos and qvel)")
     p.add_argument("--workers", type=int, default=2, help="demo-planning and evaluation processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
@@ -55,6 +64,8 @@ def run_task(task: str, args, out: Path) -> dict:
     k = len(spec.events)
     t0 = time.time()
     demos = generate_demos(task, args.demos, seed=args.seed, cache_dir=args.cache, workers=args.workers)
+    if args.control_mode == "pd_ee_delta_pose":
+        demos = to_ee_delta(task, demos, cache_dir=args.cache, workers=args.workers)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, seed=args.seed)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps, seed=args.seed,
                                max_seconds=args.mine_budget * ours.seconds)
@@ -66,16 +77,21 @@ def run_task(task: str, args, out: Path) -> dict:
     unseen = list(range(10 ** 6 + args.seed * args.episodes, 10 ** 6 + (args.seed + 1) * args.episodes))
     rows = {}
     for name in METHODS:
-        trained = train_bc(demos, keys.get(name), epochs=args.bc_epochs, seed=args.seed)
-        # both splits in one batch of workers (one process start-up and env build, not two)
-        ok = successes(task, trained, seen + unseen, max_steps=spec.max_steps, workers=args.workers)
-        rows[name] = {"seen": float(np.mean(ok[:len(seen)])), "unseen": float(np.mean(ok[len(seen):])),
+        ok_seen, ok_unseen = [], []
+        for b in range(args.bc_seeds):
+            trained = train_bc(demos, keys.get(name), epochs=args.bc_epochs, chunk=args.chunk,
+                               goal_from=args.goal_from, seed=args.seed + b)
+            # both splits in one batch of workers (one process start-up and env build, not two)
+            ok = successes(task, trained, seen + unseen, max_steps=spec.max_steps, workers=args.workers)
+            ok_seen += ok[:len(seen)]
+            ok_unseen += ok[len(seen):]
+        rows[name] = {"seen": float(np.mean(ok_seen)), "unseen": float(np.mean(ok_unseen)),
                       "key_state_error": ks.get(name)}
         print(f"{task} {name}: seen {rows[name]['seen']:.2f} unseen {rows[name]['unseen']:.2f}")
     from integrations.maniskill.plots import plot_key_states, plot_key_state_time
     plot_key_states(task, demos, {"InfoAtlas": ours.indices, "MINE": mine.indices}, out / f"{task}_key_states.png")
     plot_key_state_time(task, demos, {"InfoAtlas": ours, "MINE": mine}, out / f"{task}_error_vs_time.png")
-    return {"task": task, "demos": len(demos), "episodes_per_split": args.episodes,
+    return {"task": task, "demos": len(demos), "episodes_per_split": args.episodes * args.bc_seeds, "bc_seeds": args.bc_seeds,
             "events": list(spec.events), "methods": rows,
             "discovery_seconds": {"InfoAtlas": round(ours.seconds, 1), "MINE": round(mine.seconds, 1)},
             "mine_seconds_to_reach_ours": reach, "minutes": round((time.time() - t0) / 60, 1)}
@@ -95,7 +111,8 @@ def to_markdown(results: list[dict]) -> str:
         s = r["mine_seconds_to_reach_ours"]
         return (f"after {s:.1f} s" if s is not None else
                 f"not within its {r['discovery_seconds']['MINE']} s budget")
-    notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split; MINE reached "
+    notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split "
+             f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min" for r in results]
     return "\n".join(lines + [""] + notes) + "\n"
 

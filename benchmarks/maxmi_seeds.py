@@ -28,6 +28,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--contrast-gap", type=int, default=None,
                    help="maximise I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
+    p.add_argument("--mi-from", type=int, default=0,
+                   help="MI over state columns from this index on (18: leave out qpos, qvel)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
@@ -37,7 +39,7 @@ def main(argv=None):
     print("|---|---|" + "---|" * (len(events) + 1))
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
-                                contrast_gap=args.contrast_gap)
+                                contrast_gap=args.contrast_gap, mi_from=args.mi_from)
         e = key_state_error(demos, r.indices, events)
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)

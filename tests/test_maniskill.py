@@ -105,6 +105,10 @@ def test_bad_inputs(tiny):
         discover_key_states(planted(20), 1, estimator="ksg", model=tiny)
     with pytest.raises(ValueError, match="need >= 16"):
         discover_key_states(planted(8), 1, model=tiny)
+    with pytest.raises(ValueError, match="mi_from"):
+        discover_key_states(planted(20), 1, model=tiny, mi_from=3)
+    r = discover_key_states(planted(20), 1, model=tiny, mi_from=1, steps=2, progress=False)
+    assert r.indices.shape == (20, 1)
 
 
 def test_key_state_error_and_random_control():

@@ -123,7 +123,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         final_temperature: float = 1.0,
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
-                        seed: int = 0, progress: bool = True) -> KeyStateResult:
+                        mi_from: int = 0, seed: int = 0, progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
     Args:
@@ -144,6 +144,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         contrast_gap: if set (> dt), maximise the MI *gain*
             I(s_key; s_key-dt) - I(s_key; s_key-contrast_gap) instead: where nothing moves,
             both terms are copies and cancel, so a static stretch is no longer an attractor.
+        mi_from: the MI reads state columns from this index on (e.g. 18 leaves out the
+            Panda's joint positions and velocities); the locator still reads all of them.
 
     Returns:
         :class:`KeyStateResult` with hard indices (argmax of each concept's distribution).
@@ -164,6 +166,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     # prior at every step: that dependence says nothing about *when* a key state is, and
     # in random slices it would drown the signal, so the MI leaves them out
     dynamic = torch.as_tensor(np.stack([demo.states.std(0) for demo in demos]).max(0) > 1e-6)
+    dynamic[:mi_from] = False
+    if not dynamic.any():
+        raise ValueError(f"no state column from index mi_from={mi_from} on varies within the demos")
     locator = KeyStateLocator(d, num_concepts, dt=dt)
     opt = torch.optim.Adam(locator.parameters(), lr=lr)
     if estimator == "infoatlas":

@@ -4,6 +4,8 @@ The key-state-guided policy follows CoTPC (Jia et al. 2023) in a small form: fro
 state it predicts the *next* key state of the demonstration (the subgoal) and conditions
 its action on that prediction; training adds the subgoal regression to the action loss.
 At test time the policy predicts its own subgoals, so key states are needed only to train.
+Actions are the demos' own (end-effector deltas after ``convert.to_ee_delta``, or joint
+targets, cloned as offsets from the current joints), optionally predicted in chunks.
 """
 from __future__ import annotations
 

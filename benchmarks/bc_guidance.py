@@ -20,6 +20,7 @@ import torch
 
 from integrations.maniskill import generate_demos, get_task
 from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
 from integrations.maniskill.policy import successes, train_bc
 
@@ -44,7 +45,7 @@ def main(argv=None):
     p.add_argument("--aux-only", action="store_true",
                    help="subgoal as an auxiliary target only, not an input of the action head")
     p.add_argument("--control-mode", default="pd_joint_pos",
-                   choices=["pd_joint_pos", "pd_ee_delta_pose"],
+                   choices=CONTROL_MODES,
                    help="clone the planner's joint targets or end-effector deltas (converted)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)

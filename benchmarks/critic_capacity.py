@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from infoatlas_loss.critic import GaussianStats, critic, critic_init, dv_bound
+from infoatlas_loss.critic import GaussianStats, critic_init, dv_bound
 from infoatlas_loss.estimator import prepare
 
 from .accuracy import load_model, task_rng

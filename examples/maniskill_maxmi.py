@@ -28,6 +28,7 @@ except ModuleNotFoundError:  # running from a source checkout without `pip insta
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from integrations.maniskill import TASKS, generate_demos, get_task
 from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
                                              random_key_states)
 from integrations.maniskill.policy import successes, train_bc
@@ -46,7 +47,7 @@ def parse(argv=None):
     p.add_argument("--bc-epochs", type=int, default=60)
     p.add_argument("--bc-seeds", type=int, default=1,
                    help="BC trainings per method (seeds seed, seed+1, ...); success pools their episodes")
-    p.add_argument("--control-mode", default="pd_ee_delta_pose", choices=["pd_ee_delta_pose", "pd_joint_pos"],
+    p.add_argument("--control-mode", default="pd_ee_delta_pose", choices=CONTROL_MODES,
                    help="what BC clones: end-effector deltas (demos converted by replay) or joint targets")
     p.add_argument("--chunk", type=int, default=8, help="BC actions per query, temporally ensembled")
     p.add_argument("--goal-from", type=int, default=18,

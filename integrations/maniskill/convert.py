@@ -19,12 +19,11 @@ import numpy as np
 from tqdm import tqdm
 
 from .demos import Demo, _cached, _load, _Recorder, _save
-from .env import get_task, make_env
+from .env import ARM_JOINTS, make_env
 
 EE_MODE = "pd_ee_delta_pose"
 # the Panda's pd_ee_delta_pose maps actions in [-1, 1] to +-0.1 m and +-0.1 rad per step
 _POS_LIMIT, _ROT_LIMIT = 0.1, 0.1
-ARM_JOINTS = 7
 
 
 def ee_delta_action(env, joint_target: np.ndarray) -> np.ndarray:
@@ -58,14 +57,11 @@ def convert_demo(task: str, env, demo: Demo) -> Demo | None:
     ``control_mode="pd_ee_delta_pose"``); None if the replay fails or misses an event."""
     rec = _Recorder(env, task)
     rec.reset(seed=demo.seed)
-    success = False
+    info = None
     for a in demo.actions:
         action = np.concatenate([ee_delta_action(env, a[:ARM_JOINTS]), a[ARM_JOINTS:]])
         _, _, _, _, info = rec.step(action.astype(np.float32))
-        success = bool(info["success"][0])
-    if not success or any(e not in rec.events for e in get_task(task).events):
-        return None
-    return Demo(demo.seed, np.stack(rec.states), np.stack(rec.actions), dict(rec.events), EE_MODE)
+    return rec.to_demo(demo.seed, info is not None and bool(info["success"][0]), EE_MODE)
 
 
 def _convert_seeds(job) -> None:

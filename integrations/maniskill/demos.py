@@ -78,6 +78,14 @@ class _Recorder:
                 self.events[name] = len(self.states) - 1
         return obs, reward, terminated, truncated, info
 
+    def to_demo(self, seed: int, success: bool, control_mode: str = "pd_joint_pos") -> Demo | None:
+        """The recorded episode as a :class:`Demo`; None unless it ended in success with
+        every event of the task seen."""
+        if not success or any(e not in self.events for e in self.order):
+            return None
+        return Demo(seed, np.stack(self.states), np.stack(self.actions), dict(self.events),
+                    control_mode)
+
 
 def _solve_one(task: str, env, seed: int) -> Demo | None:
     from mani_skill.examples.motionplanning.panda import solutions
@@ -86,11 +94,7 @@ def _solve_one(task: str, env, seed: int) -> Demo | None:
         res = getattr(solutions, get_task(task).solver)(rec, seed=seed)
     except Exception:  # the planner raises when it finds no plan; the demo just fails
         return None
-    if res == -1 or not bool(res[-1]["success"][0]):
-        return None
-    if any(e not in rec.events for e in get_task(task).events):
-        return None
-    return Demo(seed, np.stack(rec.states), np.stack(rec.actions), dict(rec.events))
+    return rec.to_demo(seed, res != -1 and bool(res[-1]["success"][0]))
 
 
 def _cached(folder: str | Path, seed: int) -> Path:

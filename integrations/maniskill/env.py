@@ -67,6 +67,7 @@ def _import_maniskill():
 
 
 CONTROL_MODES = ("pd_joint_pos", "pd_ee_delta_pose")
+ARM_JOINTS = 7  # the Panda's arm joints: the flat state starts with them, joint actions too
 
 
 def make_env(task: str, *, max_episode_steps: int | None = None, control_mode: str = "pd_joint_pos"):

@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .demos import Normalizer
+from .env import ARM_JOINTS
 
 
 def _mlp(i: int, o: int, hidden: int, depth: int) -> nn.Sequential:
@@ -62,9 +63,6 @@ def subgoal_targets(demo, key_indices: np.ndarray) -> np.ndarray:
     keys = sorted(int(k) for k in key_indices) + [demo.length]
     nxt = [next(k for k in keys if k >= t + 1) for t in range(demo.length)]
     return demo.states[nxt]
-
-
-ARM_JOINTS = 7  # the flat state starts with the Panda's qpos; actions are joint targets
 
 
 def to_relative(states: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -150,16 +148,15 @@ def _rollouts(job) -> list[bool]:
         obs, _ = env.reset(seed=int(seed))
         success = False
         plans = np.zeros((max_steps + chunk, chunk, len(an.mean)))  # (step, query age, A)
-        counts = np.zeros(max_steps + chunk)
         for t in range(max_steps):
             state = flatten_obs(obs)
             s = torch.as_tensor(sn(state), dtype=torch.float32)
             with torch.no_grad():
                 pred = rearrange(policy(s[None])[0][0], "(c a) -> c a", c=chunk).numpy()
-            for j in range(chunk):  # the prediction for step t + j, made now
-                plans[t + j, int(counts[t + j])] = pred[j]
-                counts[t + j] += 1
-            a = an.inverse(plans[t, :int(counts[t])].mean(0))
+            for j in range(chunk):  # the prediction for step t + j, made now (j steps ahead)
+                plans[t + j, j] = pred[j]
+            # every query since step t - chunk + 1 (none before 0) predicted step t
+            a = an.inverse(plans[t, :min(t + 1, chunk)].mean(0))
             if mode == "pd_joint_pos":
                 a = from_relative(state, a)
             obs, _, terminated, truncated, info = env.step(a)

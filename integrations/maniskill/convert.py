@@ -46,9 +46,9 @@ def ee_delta_action(env, joint_target: np.ndarray) -> np.ndarray:
     tq = torch.as_tensor(np.asarray(target.q), dtype=current.q.dtype)[None]
     dq = quaternion_multiply(tq, quaternion_invert(current.q.cpu()))
     euler = matrix_to_euler_angles(quaternion_to_matrix(dq), "XYZ")[0].numpy()
-    # measured on ManiSkill 3.0.1: a positive rotation action turns the end effector by the
-    # negative of these Euler angles (an action of +0.5 about z gives -0.059 rad in 3 steps),
-    # so the sign is flipped; with it, replays track the demos' joints to ~2e-3 rad
+    # seen on ManiSkill 3.0.1: a positive rotation action turns the end effector by the
+    # negative of these Euler angles, so the sign is flipped; without the flip the replays
+    # drift off the demos and fail (the simulator smoke test asserts they track the joints)
     return np.concatenate([np.clip(dp / _POS_LIMIT, -1, 1), np.clip(-euler / _ROT_LIMIT, -1, 1)])
 
 

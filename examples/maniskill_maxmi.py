@@ -8,6 +8,9 @@ deltas by replay, which BC clones far better than joint targets) -> key states b
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
 wall time) -> BC policies: plain, guided by our key states, by MINE's, by random ones ->
 success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
+Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 SAC fine-tunes a
+residual on top of the InfoAtlas-guided BC policy, rewarded by progress through our key
+states (``integrations/maniskill/rl.py``).
 Key-state error = mean |key step - event step| against events read from the simulator.
 Writes results.json, results.md and plots to ``--out``.
 """
@@ -52,6 +55,9 @@ def parse(argv=None):
     p.add_argument("--chunk", type=int, default=8, help="BC actions per query, temporally ensembled")
     p.add_argument("--goal-from", type=int, default=18,
                    help="first state column of the key-state subgoal (18 skips the arm's qpos and qvel)")
+    p.add_argument("--rl-steps", type=int, default=0,
+                   help="SB3 SAC residual fine-tuning steps on the InfoAtlas-guided policy (0: skip)")
+    p.add_argument("--rl-scale", type=float, default=0.2, help="residual action bound")
     p.add_argument("--workers", type=int, default=2, help="demo-planning and evaluation processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
@@ -76,7 +82,7 @@ def run_task(task: str, args, out: Path) -> dict:
     reach = first_reach(mine.trace, demos, spec.events, ks["InfoAtlas key states"]["mean"])
     seen = [d.seed for d in demos[:args.episodes]]
     unseen = list(range(10 ** 6 + args.seed * args.episodes, 10 ** 6 + (args.seed + 1) * args.episodes))
-    rows = {}
+    rows, rl_ok, rl_seconds = {}, [], []
     for name in METHODS:
         ok_seen, ok_unseen = [], []
         for b in range(args.bc_seeds):
@@ -86,9 +92,22 @@ def run_task(task: str, args, out: Path) -> dict:
             ok = successes(task, trained, seen + unseen, max_steps=spec.max_steps, workers=args.workers)
             ok_seen += ok[:len(seen)]
             ok_unseen += ok[len(seen):]
+            if args.rl_steps and name == "InfoAtlas key states":
+                from integrations.maniskill.rl import finetune_residual, residual_successes
+                rl = finetune_residual(task, trained, demos, ours.indices, steps=args.rl_steps,
+                                       max_steps=spec.max_steps, scale=args.rl_scale, seed=args.seed + b)
+                rl_ok.append(residual_successes(task, trained, rl, seen + unseen,
+                                                max_steps=spec.max_steps, scale=args.rl_scale))
+                rl_seconds.append(rl.seconds)
         rows[name] = {"seen": float(np.mean(ok_seen)), "unseen": float(np.mean(ok_unseen)),
                       "key_state_error": ks.get(name)}
         print(f"{task} {name}: seen {rows[name]['seen']:.2f} unseen {rows[name]['unseen']:.2f}")
+    if rl_ok:
+        rl_name = f"InfoAtlas key states + SAC residual ({args.rl_steps} steps)"
+        rows[rl_name] = {"seen": float(np.mean([o[:len(seen)] for o in rl_ok])),
+                         "unseen": float(np.mean([o[len(seen):] for o in rl_ok])),
+                         "key_state_error": ks["InfoAtlas key states"], "rl_seconds": sum(rl_seconds)}
+        print(f"{task} {rl_name}: seen {rows[rl_name]['seen']:.2f} unseen {rows[rl_name]['unseen']:.2f}")
     from integrations.maniskill.plots import plot_key_states, plot_key_state_time
     plot_key_states(task, demos, {"InfoAtlas": ours.indices, "MINE": mine.indices}, out / f"{task}_key_states.png")
     plot_key_state_time(task, demos, {"InfoAtlas": ours, "MINE": mine}, out / f"{task}_error_vs_time.png")
@@ -114,7 +133,9 @@ def to_markdown(results: list[dict]) -> str:
                 f"not within its {r['discovery_seconds']['MINE']} s budget")
     notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
-             f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min" for r in results]
+             f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"
+             + "".join(f"; SAC residual stage {row['rl_seconds']:.0f} s" for row in r["methods"].values()
+                       if "rl_seconds" in row) for r in results]
     return "\n".join(lines + [""] + notes) + "\n"
 
 

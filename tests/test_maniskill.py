@@ -10,10 +10,12 @@ from integrations.maniskill.demos import Demo
 from integrations.maniskill.keystates import (KeyStateLocator, discover_key_states, first_reach,
                                               key_state_error, pad_trajectories, random_key_states,
                                               shifted)
-from integrations.maniskill.policy import (evaluate, from_relative, subgoal_targets, to_relative,
-                                           train_bc)
+from integrations.maniskill.policy import (ChunkedActor, evaluate, from_relative, subgoal_targets,
+                                           to_relative, train_bc)
+from integrations.maniskill.rl import fit_phase, phase_targets
 
 HAS_MANISKILL = importlib.util.find_spec("mani_skill") is not None
+HAS_SB3 = importlib.util.find_spec("stable_baselines3") is not None
 
 
 def planted(num: int = 48, dim: int = 3, dt: int = 4, seed: int = 0) -> list[Demo]:
@@ -174,6 +176,41 @@ def test_chunk_targets_and_bad_bc_inputs():
         train_bc(demos, None, epochs=1, progress=False)
 
 
+def test_chunked_actor_executes_the_mean_of_all_predictions_for_a_step():
+    demos = planted(16, dim=12)
+    for d in demos:
+        d.control_mode = "pd_ee_delta_pose"
+    policy, sn, an = train_bc(demos, None, epochs=2, chunk=3, progress=False)
+    states = demos[0].states[:4]
+    with torch.no_grad():
+        preds = an.inverse(policy(torch.as_tensor(sn(states), dtype=torch.float32))[0]
+                           .reshape(-1, 3, 8).numpy())  # (t, age, A): made at t for t + age
+    actor = ChunkedActor((policy, sn, an), max_steps=10)
+    got = [actor(s) for s in states]
+    assert np.allclose(got[0], preds[0, 0], atol=1e-5)
+    assert np.allclose(got[1], (preds[0, 1] + preds[1, 0]) / 2, atol=1e-5)
+    assert np.allclose(got[3], (preds[1, 2] + preds[2, 1] + preds[3, 0]) / 3, atol=1e-5)
+    actor.reset()
+    assert np.allclose(actor(states[0]), got[0])
+
+
+def test_phase_targets_and_regressor():
+    y = phase_targets(20, [5, 12])
+    assert y.shape == (21,) and y[0] == 0 and np.isclose(y[5], 1) and np.isclose(y[12], 2)
+    assert np.isclose(y[20], 3) and (np.diff(y) > 0).all()
+    assert (np.diff(phase_targets(10, [4, 4])) >= 0).all()  # coinciding key states
+    demos = planted(32, dim=4)
+    for d in demos:  # the phase is readable from the state: last column = time
+        d.states[:, -1] = np.arange(len(d.states)) / len(d.states)
+    keys = np.array([[d.length // 3, 2 * d.length // 3] for d in demos])
+    from integrations.maniskill.demos import Normalizer
+    sn = Normalizer.fit(np.concatenate([d.states for d in demos]))
+    phase = fit_phase(demos, keys, sn, epochs=60)
+    d = demos[0]
+    pred = phase(torch.as_tensor(sn(d.states), dtype=torch.float32)).numpy()
+    assert np.abs(pred - phase_targets(d.length, keys[0])).mean() < 0.25
+
+
 @pytest.mark.maniskill
 @pytest.mark.skipif(not HAS_MANISKILL, reason='needs the maniskill extra (pip install ".[maniskill]")')
 def test_real_simulator_smoke(tmp_path, tiny):
@@ -199,3 +236,12 @@ def test_real_simulator_smoke(tmp_path, tiny):
     assert 0.0 <= evaluate("PickCube", trained, [10 ** 6], max_steps=10) <= 1.0
     with pytest.raises(ValueError, match="control_mode"):
         make_env("PickCube", control_mode="pd_joint_vel")
+    if HAS_SB3:  # optional SB3 stage: residual SAC on the BC policy, key-state reward
+        from integrations.maniskill.rl import finetune_residual, residual_successes
+        keys = np.array([[d.events["grasp"], d.events["placed"]] for d in ee])
+        rl = finetune_residual("PickCube", trained, ee, keys, steps=60, learning_starts=30,
+                               max_steps=10, progress=False)
+        assert rl.episodes >= 5 and rl.seconds > 0
+        assert residual_successes("PickCube", trained, rl, [10 ** 6], max_steps=10) in ([False], [True])
+        with pytest.raises(ValueError, match="learning_starts"):
+            finetune_residual("PickCube", trained, ee, keys, steps=10, learning_starts=30, max_steps=10)

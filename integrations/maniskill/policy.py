@@ -136,30 +136,53 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
     return policy.eval(), sn, an
 
 
+class ChunkedActor:
+    """Runs a :func:`train_bc` policy step by step: raw flat state (D,) -> env action (A,).
+    With chunks it keeps every prediction made for the coming steps and executes their mean
+    (ACT's temporal ensembling); call :meth:`reset` at the start of each episode."""
+
+    def __init__(self, trained, max_steps: int):
+        self.policy, self.sn, self.an = trained
+        self.chunk, self.max_steps = self.policy.chunk, max_steps
+        self.reset()
+
+    def reset(self):
+        self.t = 0
+        self.plans = np.zeros((self.max_steps + self.chunk, self.chunk, len(self.an.mean)))  # (step, age, A)
+
+    def __call__(self, state: np.ndarray) -> np.ndarray:
+        t, chunk = self.t, self.chunk
+        s = torch.as_tensor(self.sn(state), dtype=torch.float32)
+        with torch.no_grad():
+            pred = rearrange(self.policy(s[None])[0][0], "(c a) -> c a", c=chunk).numpy()
+        for j in range(chunk):  # the prediction for step t + j, made now (j steps ahead)
+            self.plans[t + j, j] = pred[j]
+        # every query since step t - chunk + 1 (none before 0) predicted step t
+        a = self.an.inverse(self.plans[t, :min(t + 1, chunk)].mean(0))
+        self.t = min(t + 1, self.max_steps - 1)
+        return from_relative(state, a) if self.policy.control_mode == "pd_joint_pos" else a
+
+
+def _policy_from(arch, state_dict, mode, chunk) -> BCPolicy:
+    policy = BCPolicy(*arch[:2], subgoal=arch[2], goal_dim=arch[3], condition=arch[4])
+    policy.load_state_dict(state_dict)
+    policy.chunk, policy.control_mode = chunk, mode
+    return policy.eval()
+
+
 def _rollouts(job) -> list[bool]:
     task, state_dict, arch, mode, chunk, sn, an, seeds, max_steps = job
     torch.set_num_threads(1)
     from .env import flatten_obs, make_env
-    policy = BCPolicy(*arch[:2], subgoal=arch[2], goal_dim=arch[3], condition=arch[4])
-    policy.load_state_dict(state_dict)
+    actor = ChunkedActor((_policy_from(arch, state_dict, mode, chunk), sn, an), max_steps)
     env = make_env(task, max_episode_steps=max_steps, control_mode=mode)
     out = []
     for seed in seeds:
         obs, _ = env.reset(seed=int(seed))
+        actor.reset()
         success = False
-        plans = np.zeros((max_steps + chunk, chunk, len(an.mean)))  # (step, query age, A)
-        for t in range(max_steps):
-            state = flatten_obs(obs)
-            s = torch.as_tensor(sn(state), dtype=torch.float32)
-            with torch.no_grad():
-                pred = rearrange(policy(s[None])[0][0], "(c a) -> c a", c=chunk).numpy()
-            for j in range(chunk):  # the prediction for step t + j, made now (j steps ahead)
-                plans[t + j, j] = pred[j]
-            # every query since step t - chunk + 1 (none before 0) predicted step t
-            a = an.inverse(plans[t, :min(t + 1, chunk)].mean(0))
-            if mode == "pd_joint_pos":
-                a = from_relative(state, a)
-            obs, _, terminated, truncated, info = env.step(a)
+        for _ in range(max_steps):
+            obs, _, terminated, truncated, info = env.step(actor(flatten_obs(obs)))
             success = success or bool(info["success"][0])
             if success or bool(terminated[0]) or bool(truncated[0]):
                 break

@@ -8,7 +8,7 @@ deltas by replay, which BC clones far better than joint targets) -> key states b
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
 wall time) -> BC policies: plain, guided by our key states, by MINE's, by random ones ->
 success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
-Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 SAC fine-tunes a
+Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 PPO fine-tunes a
 residual on top of the InfoAtlas-guided BC policy, rewarded by progress through our key
 states (``integrations/maniskill/rl.py``).
 Key-state error = mean |key step - event step| against events read from the simulator.
@@ -56,7 +56,7 @@ def parse(argv=None):
     p.add_argument("--goal-from", type=int, default=18,
                    help="first state column of the key-state subgoal (18 skips the arm's qpos and qvel)")
     p.add_argument("--rl-steps", type=int, default=0,
-                   help="SB3 SAC residual fine-tuning steps on the InfoAtlas-guided policy (0: skip)")
+                   help="SB3 PPO residual fine-tuning steps on the InfoAtlas-guided policy (0: skip)")
     p.add_argument("--rl-scale", type=float, default=0.2, help="residual action bound")
     p.add_argument("--workers", type=int, default=2, help="demo-planning and evaluation processes")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
@@ -103,7 +103,7 @@ def run_task(task: str, args, out: Path) -> dict:
                       "key_state_error": ks.get(name)}
         print(f"{task} {name}: seen {rows[name]['seen']:.2f} unseen {rows[name]['unseen']:.2f}")
     if rl_ok:
-        rl_name = f"InfoAtlas key states + SAC residual ({args.rl_steps} steps)"
+        rl_name = f"InfoAtlas key states + PPO residual ({args.rl_steps} steps)"
         rows[rl_name] = {"seen": float(np.mean([o[:len(seen)] for o in rl_ok])),
                          "unseen": float(np.mean([o[len(seen):] for o in rl_ok])),
                          "key_state_error": ks["InfoAtlas key states"], "rl_seconds": sum(rl_seconds)}
@@ -134,7 +134,7 @@ def to_markdown(results: list[dict]) -> str:
     notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"
-             + "".join(f"; SAC residual stage {row['rl_seconds']:.0f} s" for row in r["methods"].values()
+             + "".join(f"; PPO residual stage {row['rl_seconds']:.0f} s" for row in r["methods"].values()
                        if "rl_seconds" in row) for r in results]
     return "\n".join(lines + [""] + notes) + "\n"
 

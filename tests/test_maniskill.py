@@ -236,12 +236,12 @@ def test_real_simulator_smoke(tmp_path, tiny):
     assert 0.0 <= evaluate("PickCube", trained, [10 ** 6], max_steps=10) <= 1.0
     with pytest.raises(ValueError, match="control_mode"):
         make_env("PickCube", control_mode="pd_joint_vel")
-    if HAS_SB3:  # optional SB3 stage: residual SAC on the BC policy, key-state reward
+    if HAS_SB3:  # optional SB3 stage: residual PPO on the BC policy, key-state reward
         from integrations.maniskill.rl import finetune_residual, residual_successes
         keys = np.array([[d.events["grasp"], d.events["placed"]] for d in ee])
-        rl = finetune_residual("PickCube", trained, ee, keys, steps=60, learning_starts=30,
+        rl = finetune_residual("PickCube", trained, ee, keys, steps=64, n_steps=32,
                                max_steps=10, progress=False)
         assert rl.episodes >= 5 and rl.seconds > 0
         assert residual_successes("PickCube", trained, rl, [10 ** 6], max_steps=10) in ([False], [True])
-        with pytest.raises(ValueError, match="learning_starts"):
-            finetune_residual("PickCube", trained, ee, keys, steps=10, learning_starts=30, max_steps=10)
+        with pytest.raises(ValueError, match="n_steps"):
+            finetune_residual("PickCube", trained, ee, keys, steps=10, n_steps=32, max_steps=10)

@@ -1,12 +1,16 @@
-"""Optional stable-baselines3 stage: residual SAC on top of a frozen BC policy, rewarded by
+"""Optional stable-baselines3 stage: residual PPO on top of a frozen BC policy, rewarded by
 progress through the key states.
 
-The cloned policy stays as it is; SAC learns a bounded correction,
+The cloned policy stays as it is; PPO learns a bounded correction,
 a = a_BC + ``scale`` * a_res with a_res in [-1, 1]^A, seeing the state and the BC action.
 Reward (key-state based): a phase regressor Phi(s) is fitted on the demos, Phi = k + the
 fraction of the way from key state k to key state k + 1 (0 at the start, K + 1 at the end of
 a demo), and the reward is Phi(s') - Phi(s) (potential-based shaping, Ng et al. 1999) plus
-``success_bonus`` when the task's ``success`` flag comes on (the episode then ends).
+``success_bonus`` when the task's ``success`` flag comes on (the episode then ends), minus
+``residual_cost`` * mean(a_res^2).  The actor starts with a zero mean and a small
+exploration noise (log std -3), so the first episodes are the cloned behaviour, and PPO's
+clipped updates keep each change small.  (SAC with the same reward, tried first in a
+throw-away check, lost the cloned behaviour's successes within a few thousand steps.)
 RL episodes start on their own layouts (seeds from 2 000 000 on), disjoint from the demos'
 and from the held-out evaluation seeds of the example.
 
@@ -62,11 +66,13 @@ def _residual_env_class():
         """ManiSkill task as a flat gymnasium env for SB3: observation = [normalised state,
         BC action], action = residual in [-1, 1]^A, reward = key-state progress (module doc)."""
 
-        def __init__(self, task, trained, phase, *, max_steps, scale, success_bonus, first_seed):
+        def __init__(self, task, trained, phase, *, max_steps, scale, success_bonus, first_seed,
+                     residual_cost=0.0):
             from .env import make_env
             self.actor, self.phase = ChunkedActor(trained, max_steps), phase
             self.env = make_env(task, max_episode_steps=max_steps, control_mode=trained[0].control_mode)
             self.scale, self.bonus, self.next_seed = scale, success_bonus, first_seed
+            self.cost = residual_cost
             space = self.env.action_space
             self.low, self.high = np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1)
             dim = len(trained[1].mean) + len(self.low)
@@ -101,7 +107,8 @@ def _residual_env_class():
             obs, _, terminated, truncated, info = self.env.step(a)
             z = self._observe(obs)
             success = bool(info["success"][0])
-            reward = self.potential - before + self.bonus * success
+            reward = (self.potential - before + self.bonus * success
+                      - self.cost * float(np.mean(np.square(residual))))
             return z, reward, success or bool(terminated[0]), bool(truncated[0]), {"is_success": success}
 
         def close(self):
@@ -112,7 +119,7 @@ def _residual_env_class():
 
 @dataclass
 class ResidualResult:
-    model: object          # the SB3 SAC model (residual actor)
+    model: object          # the SB3 PPO model (residual actor)
     seconds: float         # wall time of the RL stage
     episodes: int          # training episodes started
     train_successes: int   # of which succeeded
@@ -120,25 +127,27 @@ class ResidualResult:
 
 def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, steps: int,
                       max_steps: int, scale: float = 0.2, success_bonus: float = 5.0,
-                      learning_starts: int = 1000, seed: int = 0, progress: bool = True
+                      residual_cost: float = 0.5, n_steps: int = 1024, seed: int = 0,
+                      progress: bool = True
                       ) -> ResidualResult:
-    """Train SB3 SAC for ``steps`` env steps on the residual of ``trained`` (a
+    """Train SB3 PPO for ``steps`` env steps on the residual of ``trained`` (a
     :func:`~integrations.maniskill.policy.train_bc` result) with the key-state reward of
     the module doc (key states ``key_indices`` (N, K) of ``demos``)."""
     try:
-        from stable_baselines3 import SAC
+        from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
     except ImportError as e:
         raise ImportError(RL_HINT) from e
-    if steps <= learning_starts:
-        raise ValueError(f"steps ({steps}) must exceed learning_starts ({learning_starts})")
+    if steps < n_steps:
+        raise ValueError(f"steps ({steps}) must be at least one rollout of n_steps ({n_steps})")
     phase = fit_phase(demos, key_indices, trained[1], seed=seed)
     env = _residual_env_class()(task, trained, phase, max_steps=max_steps, scale=scale,
-                                success_bonus=success_bonus, first_seed=RL_SEEDS + seed * 10 ** 5)
+                                success_bonus=success_bonus, first_seed=RL_SEEDS + seed * 10 ** 5,
+                                residual_cost=residual_cost)
 
     class Progress(BaseCallback):
         def _on_training_start(self):
-            self.bar = tqdm(total=steps, desc="SAC residual", disable=not progress)
+            self.bar = tqdm(total=steps, desc="PPO residual", disable=not progress)
             self.episodes = self.wins = 0
 
         def _on_step(self) -> bool:
@@ -153,9 +162,12 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
         def _on_training_end(self):
             self.bar.close()
 
-    model = SAC("MlpPolicy", env, learning_rate=3e-4, buffer_size=max(steps, 10_000),
-                learning_starts=learning_starts, batch_size=256, gamma=0.97,
-                policy_kwargs={"net_arch": [256, 256]}, seed=seed, device="cpu", verbose=0)
+    model = PPO("MlpPolicy", env, learning_rate=1e-4, n_steps=n_steps, batch_size=128,
+                gamma=0.97, clip_range=0.1, policy_kwargs={"net_arch": [256, 256], "log_std_init": -3.0},
+                seed=seed, device="cpu", verbose=0)
+    with torch.no_grad():  # start as the BC policy: zero mean residual
+        model.policy.action_net.weight.zero_()
+        model.policy.action_net.bias.zero_()
     cb = Progress()
     start = time.perf_counter()
     model.learn(total_timesteps=steps, callback=cb)
@@ -165,7 +177,7 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
 
 def residual_successes(task: str, trained, result: ResidualResult, seeds, *, max_steps: int,
                        scale: float = 0.2) -> list[bool]:
-    """Per env seed (layout), whether BC + the SAC residual (deterministic) reaches
+    """Per env seed (layout), whether BC + the PPO residual (deterministic) reaches
     ``success`` within ``max_steps``; ``scale`` as in training."""
     env = _residual_env_class()(task, trained, None, max_steps=max_steps, scale=scale,
                                 success_bonus=0.0, first_seed=0)

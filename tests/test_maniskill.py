@@ -209,6 +209,8 @@ def test_phase_targets_and_regressor():
     d = demos[0]
     pred = phase(torch.as_tensor(sn(d.states), dtype=torch.float32)).numpy()
     assert np.abs(pred - phase_targets(d.length, keys[0])).mean() < 0.25
+    with pytest.raises(ValueError, match="rows for"):
+        fit_phase(demos, keys[:-1], sn, epochs=1)
 
 
 @pytest.mark.maniskill

@@ -42,6 +42,8 @@ def phase_targets(length: int, key_indices) -> np.ndarray:
 
 def fit_phase(demos, key_indices: np.ndarray, sn, *, epochs: int = 30, seed: int = 0) -> nn.Module:
     """MLP: normalised state (B, D) -> phase (B,), regressed on :func:`phase_targets`."""
+    if len(key_indices) != len(demos):
+        raise ValueError(f"key_indices has {len(key_indices)} rows for {len(demos)} demos")
     torch.manual_seed(seed)
     s = torch.as_tensor(sn(np.concatenate([d.states for d in demos])), dtype=torch.float32)
     y = torch.as_tensor(np.concatenate([phase_targets(len(d.states) - 1, k)
@@ -138,6 +140,8 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
         from stable_baselines3.common.callbacks import BaseCallback
     except ImportError as e:
         raise ImportError(RL_HINT) from e
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
     if steps < n_steps:
         raise ValueError(f"steps ({steps}) must be at least one rollout of n_steps ({n_steps})")
     phase = fit_phase(demos, key_indices, trained[1], seed=seed)

@@ -82,7 +82,7 @@ def run_task(task: str, args, out: Path) -> dict:
     reach = first_reach(mine.trace, demos, spec.events, ks["InfoAtlas key states"]["mean"])
     seen = [d.seed for d in demos[:args.episodes]]
     unseen = list(range(10 ** 6 + args.seed * args.episodes, 10 ** 6 + (args.seed + 1) * args.episodes))
-    rows, rl_ok, rl_seconds = {}, [], []
+    rows, rl_ok, rl_runs = {}, [], []
     for name in METHODS:
         ok_seen, ok_unseen = [], []
         for b in range(args.bc_seeds):
@@ -98,7 +98,7 @@ def run_task(task: str, args, out: Path) -> dict:
                                        max_steps=spec.max_steps, scale=args.rl_scale, seed=args.seed + b)
                 rl_ok.append(residual_successes(task, trained, rl, seen + unseen,
                                                 max_steps=spec.max_steps, scale=args.rl_scale))
-                rl_seconds.append(rl.seconds)
+                rl_runs.append(rl)
         rows[name] = {"seen": float(np.mean(ok_seen)), "unseen": float(np.mean(ok_unseen)),
                       "key_state_error": ks.get(name)}
         print(f"{task} {name}: seen {rows[name]['seen']:.2f} unseen {rows[name]['unseen']:.2f}")
@@ -106,7 +106,10 @@ def run_task(task: str, args, out: Path) -> dict:
         rl_name = f"InfoAtlas key states + PPO residual ({args.rl_steps} steps)"
         rows[rl_name] = {"seen": float(np.mean([o[:len(seen)] for o in rl_ok])),
                          "unseen": float(np.mean([o[len(seen):] for o in rl_ok])),
-                         "key_state_error": ks["InfoAtlas key states"], "rl_seconds": sum(rl_seconds)}
+                         "key_state_error": ks["InfoAtlas key states"],
+                         "rl_seconds": sum(r.seconds for r in rl_runs),
+                         "rl_train_episodes": sum(r.episodes for r in rl_runs),
+                         "rl_train_successes": sum(r.train_successes for r in rl_runs)}
         print(f"{task} {rl_name}: seen {rows[rl_name]['seen']:.2f} unseen {rows[rl_name]['unseen']:.2f}")
     from integrations.maniskill.plots import plot_key_states, plot_key_state_time
     plot_key_states(task, demos, {"InfoAtlas": ours.indices, "MINE": mine.indices}, out / f"{task}_key_states.png")
@@ -134,8 +137,9 @@ def to_markdown(results: list[dict]) -> str:
     notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"
-             + "".join(f"; PPO residual stage {row['rl_seconds']:.0f} s" for row in r["methods"].values()
-                       if "rl_seconds" in row) for r in results]
+             + "".join(f"; PPO residual stage {row['rl_seconds']:.0f} s, success in "
+                       f"{row.get('rl_train_successes', '?')} of {row.get('rl_train_episodes', '?')} training episodes"
+                       for row in r["methods"].values() if "rl_seconds" in row) for r in results]
     return "\n".join(lines + [""] + notes) + "\n"
 
 

@@ -192,6 +192,11 @@ def test_chunked_actor_executes_the_mean_of_all_predictions_for_a_step():
     assert np.allclose(got[3], (preds[1, 2] + preds[2, 1] + preds[3, 0]) / 3, atol=1e-5)
     actor.reset()
     assert np.allclose(actor(states[0]), got[0])
+    short = ChunkedActor((policy, sn, an), max_steps=2)
+    for s in states[:3]:
+        short(s)
+    with pytest.raises(RuntimeError, match="reset"):
+        short(states[3])
 
 
 def test_phase_targets_and_regressor():

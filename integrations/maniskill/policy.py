@@ -139,7 +139,8 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
 class ChunkedActor:
     """Runs a :func:`train_bc` policy step by step: raw flat state (D,) -> env action (A,).
     With chunks it keeps every prediction made for the coming steps and executes their mean
-    (ACT's temporal ensembling); call :meth:`reset` at the start of each episode."""
+    (ACT's temporal ensembling); call :meth:`reset` at the start of each episode (at most
+    ``max_steps + 1`` calls per episode: one per step and one for the final state)."""
 
     def __init__(self, trained, max_steps: int):
         self.policy, self.sn, self.an = trained
@@ -148,10 +149,12 @@ class ChunkedActor:
 
     def reset(self):
         self.t = 0
-        self.plans = np.zeros((self.max_steps + self.chunk, self.chunk, len(self.an.mean)))  # (step, age, A)
+        self.plans = np.zeros((self.max_steps + 1 + self.chunk, self.chunk, len(self.an.mean)))  # (step, age, A)
 
     def __call__(self, state: np.ndarray) -> np.ndarray:
         t, chunk = self.t, self.chunk
+        if t > self.max_steps:
+            raise RuntimeError(f"more than max_steps + 1 = {self.max_steps + 1} calls; call reset()")
         s = torch.as_tensor(self.sn(state), dtype=torch.float32)
         with torch.no_grad():
             pred = rearrange(self.policy(s[None])[0][0], "(c a) -> c a", c=chunk).numpy()
@@ -159,7 +162,7 @@ class ChunkedActor:
             self.plans[t + j, j] = pred[j]
         # every query since step t - chunk + 1 (none before 0) predicted step t
         a = self.an.inverse(self.plans[t, :min(t + 1, chunk)].mean(0))
-        self.t = min(t + 1, self.max_steps - 1)
+        self.t = t + 1
         return from_relative(state, a) if self.policy.control_mode == "pd_joint_pos" else a
 
 

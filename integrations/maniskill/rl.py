@@ -129,8 +129,8 @@ class ResidualResult:
 
 def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, steps: int,
                       max_steps: int, scale: float = 0.2, success_bonus: float = 5.0,
-                      residual_cost: float = 0.5, n_steps: int = 1024, seed: int = 0,
-                      progress: bool = True
+                      residual_cost: float = 0.5, n_steps: int = 1024, learning_rate: float = 1e-4,
+                      seed: int = 0, progress: bool = True
                       ) -> ResidualResult:
     """Train SB3 PPO for ``steps`` env steps on the residual of ``trained`` (a
     :func:`~integrations.maniskill.policy.train_bc` result) with the key-state reward of
@@ -166,7 +166,7 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
         def _on_training_end(self):
             self.bar.close()
 
-    model = PPO("MlpPolicy", env, learning_rate=1e-4, n_steps=n_steps, batch_size=128,
+    model = PPO("MlpPolicy", env, learning_rate=learning_rate, n_steps=n_steps, batch_size=128,
                 gamma=0.97, clip_range=0.1, policy_kwargs={"net_arch": [256, 256], "log_std_init": -3.0},
                 seed=seed, device="cpu", verbose=0)
     with torch.no_grad():  # start as the BC policy: zero mean residual

@@ -55,7 +55,7 @@ def main(argv=None):
             rl = finetune_residual(a.task, trained, demos, keys, steps=a.steps, max_steps=spec.max_steps,
                                    scale=scale, learning_rate=lr, residual_cost=a.residual_cost,
                                    progress=False)
-            ok = residual_successes(a.task, trained, rl, seen + unseen, max_steps=spec.max_steps, scale=scale)
+            ok = residual_successes(a.task, trained, rl, seen + unseen, max_steps=spec.max_steps)
             print(f"| BC + PPO residual | {lr:g} | {scale:g} | {np.mean(ok[:len(seen)]):.2f} | "
                   f"{np.mean(ok[len(seen):]):.2f} | {rl.episodes} ({rl.train_successes}) | {rl.seconds:.0f} |",
                   flush=True)

@@ -96,8 +96,7 @@ def run_task(task: str, args, out: Path) -> dict:
                 from integrations.maniskill.rl import finetune_residual, residual_successes
                 rl = finetune_residual(task, trained, demos, ours.indices, steps=args.rl_steps,
                                        max_steps=spec.max_steps, scale=args.rl_scale, seed=args.seed + b)
-                rl_ok.append(residual_successes(task, trained, rl, seen + unseen,
-                                                max_steps=spec.max_steps, scale=args.rl_scale))
+                rl_ok.append(residual_successes(task, trained, rl, seen + unseen, max_steps=spec.max_steps))
                 rl_runs.append(rl)
         rows[name] = {"seen": float(np.mean(ok_seen)), "unseen": float(np.mean(ok_unseen)),
                       "key_state_error": ks.get(name)}

@@ -125,6 +125,7 @@ class ResidualResult:
     seconds: float         # wall time of the RL stage
     episodes: int          # training episodes started
     train_successes: int   # of which succeeded
+    scale: float           # residual bound it was trained with
 
 
 def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, steps: int,
@@ -176,14 +177,14 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
     start = time.perf_counter()
     model.learn(total_timesteps=steps, callback=cb)
     env.close()
-    return ResidualResult(model, time.perf_counter() - start, cb.episodes, cb.wins)
+    return ResidualResult(model, time.perf_counter() - start, cb.episodes, cb.wins, scale)
 
 
-def residual_successes(task: str, trained, result: ResidualResult, seeds, *, max_steps: int,
-                       scale: float = 0.2) -> list[bool]:
-    """Per env seed (layout), whether BC + the PPO residual (deterministic) reaches
-    ``success`` within ``max_steps``; ``scale`` as in training."""
-    env = _residual_env_class()(task, trained, None, max_steps=max_steps, scale=scale,
+def residual_successes(task: str, trained, result: ResidualResult, seeds, *, max_steps: int
+                       ) -> list[bool]:
+    """Per env seed (layout), whether BC + the PPO residual (deterministic, with the
+    residual bound it was trained with) reaches ``success`` within ``max_steps``."""
+    env = _residual_env_class()(task, trained, None, max_steps=max_steps, scale=result.scale,
                                 success_bonus=0.0, first_seed=0)
     out = []
     for s in seeds:

@@ -22,7 +22,7 @@ from integrations.maniskill import generate_demos, get_task
 from integrations.maniskill.convert import to_ee_delta
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
-from integrations.maniskill.policy import successes, train_bc
+from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 
 
 def oracle_key_states(demos, events) -> np.ndarray:
@@ -60,8 +60,7 @@ def main(argv=None):
             "random": random_key_states(demos, len(spec.events))}
     if "infoatlas" in a.methods:
         keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False).indices
-    seen = [d.seed for d in demos[:a.episodes]]
-    unseen = list(range(10 ** 6, 10 ** 6 + a.episodes))
+    seen, unseen = evaluation_seeds(demos, a.episodes)
     print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
           + (", subgoal as auxiliary target only" if a.aux_only else "")
           + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}\n")

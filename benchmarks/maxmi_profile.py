@@ -19,7 +19,7 @@ import torch
 
 from infoatlas_loss import SlicedMILoss
 from integrations.maniskill import generate_demos, get_task
-from integrations.maniskill.keystates import pad_trajectories, shifted
+from integrations.maniskill.keystates import dynamic_columns, pad_trajectories, shifted
 
 
 def profile(states, prior, dynamic, steps, repeats: int, num_slices: int) -> np.ndarray:
@@ -52,8 +52,7 @@ def main(argv=None):
     demos = generate_demos(args.task, args.demos, cache_dir=args.cache, progress=False)
     states, _ = pad_trajectories(demos)
     prior = shifted(states, args.dt)
-    # as in discover_key_states: columns constant within every demo say nothing about when
-    dynamic = torch.as_tensor(np.stack([d.states.std(0) for d in demos]).max(0) > 1e-6)
+    dynamic = dynamic_columns(demos)  # the columns discover_key_states reads
     last = np.array([d.length - 1 for d in demos])
     offsets = list(range(*args.offsets))
     print(f"# MaxMI profile, {args.task}, {len(demos)} demos, dt={args.dt}, "

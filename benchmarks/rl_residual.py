@@ -19,7 +19,7 @@ import torch
 from integrations.maniskill import generate_demos, get_task
 from integrations.maniskill.convert import to_ee_delta
 from integrations.maniskill.keystates import discover_key_states
-from integrations.maniskill.policy import successes, train_bc
+from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 from integrations.maniskill.rl import finetune_residual, residual_successes
 
 
@@ -40,8 +40,7 @@ def main(argv=None):
                         cache_dir=a.cache, workers=a.workers, progress=False)
     keys = discover_key_states(demos, len(spec.events), steps=200, progress=False).indices
     trained = train_bc(demos, keys, chunk=8, goal_from=18, progress=False)
-    seen = [d.seed for d in demos[:a.episodes]]
-    unseen = list(range(10 ** 6, 10 ** 6 + a.episodes))
+    seen, unseen = evaluation_seeds(demos, a.episodes)
     ok = successes(a.task, trained, seen + unseen, max_steps=spec.max_steps, workers=a.workers)
     print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split, {a.steps} PPO steps, "
           f"residual cost {a.residual_cost}\n")

@@ -34,7 +34,7 @@ from integrations.maniskill.convert import to_ee_delta
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
                                              random_key_states)
-from integrations.maniskill.policy import successes, train_bc
+from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 
 METHODS = ("plain BC", "InfoAtlas key states", "MINE key states", "random key states")
 
@@ -80,8 +80,7 @@ def run_task(task: str, args, out: Path) -> dict:
             "random key states": random_key_states(demos, k, seed=args.seed)}
     ks = {name: key_state_error(demos, idx, spec.events) for name, idx in keys.items()}
     reach = first_reach(mine.trace, demos, spec.events, ks["InfoAtlas key states"]["mean"])
-    seen = [d.seed for d in demos[:args.episodes]]
-    unseen = list(range(10 ** 6 + args.seed * args.episodes, 10 ** 6 + (args.seed + 1) * args.episodes))
+    seen, unseen = evaluation_seeds(demos, args.episodes, offset=args.seed)
     rows, rl_ok, rl_runs = {}, [], []
     for name in METHODS:
         ok_seen, ok_unseen = [], []

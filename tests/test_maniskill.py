@@ -10,8 +10,8 @@ from integrations.maniskill.demos import Demo
 from integrations.maniskill.keystates import (KeyStateLocator, discover_key_states, first_reach,
                                               key_state_error, pad_trajectories, random_key_states,
                                               shifted)
-from integrations.maniskill.policy import (ChunkedActor, evaluate, from_relative, subgoal_targets,
-                                           to_relative, train_bc)
+from integrations.maniskill.policy import (ChunkedActor, evaluate, evaluation_seeds, from_relative,
+                                           subgoal_targets, to_relative, train_bc)
 from integrations.maniskill.rl import fit_phase, phase_targets
 
 HAS_MANISKILL = importlib.util.find_spec("mani_skill") is not None
@@ -128,6 +128,14 @@ def test_subgoal_targets_point_to_the_next_key_state():
     goals = subgoal_targets(d, np.array([5, 12]))
     assert np.array_equal(goals[0], d.states[5]) and np.array_equal(goals[4], d.states[5])
     assert np.array_equal(goals[5], d.states[12]) and np.array_equal(goals[-1], d.states[-1])
+
+
+def test_evaluation_seeds():
+    demos = planted(16)
+    seen, unseen = evaluation_seeds(demos, 5)
+    assert seen == [d.seed for d in demos[:5]] and unseen == list(range(10 ** 6, 10 ** 6 + 5))
+    assert evaluation_seeds(demos, 5, offset=2)[1] == list(range(10 ** 6 + 10, 10 ** 6 + 15))
+    assert not set(seen) & set(unseen)
 
 
 def test_relative_actions_round_trip():

@@ -48,6 +48,18 @@ def shifted(states: torch.Tensor, dt: int) -> torch.Tensor:
     return torch.cat([states[:, :1].expand(-1, dt, -1), states[:, :-dt]], dim=1) if dt else states
 
 
+def dynamic_columns(demos, mi_from: int = 0) -> torch.Tensor:
+    """Boolean mask (D,) of the state columns the MaxMI objective reads: those that vary
+    within some demo, from index ``mi_from`` on.  Features constant within every demo (goal
+    position, object sizes) equal their own prior at every step: that dependence says
+    nothing about *when* a key state is, and in random slices it would drown the signal."""
+    dynamic = torch.as_tensor(np.stack([demo.states.std(0) for demo in demos]).max(0) > 1e-6)
+    dynamic[:mi_from] = False
+    if not dynamic.any():
+        raise ValueError(f"no state column from index mi_from={mi_from} on varies within the demos")
+    return dynamic
+
+
 class KeyStateLocator(nn.Module):
     """Temporal conv net: trajectory (N, T, D) + mask -> per-concept log-probabilities over
     time (N, K, T).  Input features per step: the state, its change over the last ``dt``
@@ -162,13 +174,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         raise ValueError(f"contrast_gap must exceed dt={dt}, got {contrast_gap}")
     far = shifted(states, contrast_gap) if contrast_gap else None
     n, t_len, d = states.shape
-    # features constant within every demo (goal position, object sizes) equal their own
-    # prior at every step: that dependence says nothing about *when* a key state is, and
-    # in random slices it would drown the signal, so the MI leaves them out
-    dynamic = torch.as_tensor(np.stack([demo.states.std(0) for demo in demos]).max(0) > 1e-6)
-    dynamic[:mi_from] = False
-    if not dynamic.any():
-        raise ValueError(f"no state column from index mi_from={mi_from} on varies within the demos")
+    dynamic = dynamic_columns(demos, mi_from)
     locator = KeyStateLocator(d, num_concepts, dt=dt)
     opt = torch.optim.Adam(locator.parameters(), lr=lr)
     if estimator == "infoatlas":

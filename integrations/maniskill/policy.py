@@ -194,6 +194,16 @@ def _rollouts(job) -> list[bool]:
     return out
 
 
+UNSEEN_SEEDS = 10 ** 6  # first env seed of the held-out layouts (demo seeds are far below)
+
+
+def evaluation_seeds(demos, episodes: int, *, offset: int = 0) -> tuple[list[int], list[int]]:
+    """Env seeds to evaluate on: the first ``episodes`` demos' own ("seen") and as many new
+    ones ("unseen"), the ``offset``-th block of ``episodes`` from :data:`UNSEEN_SEEDS` on."""
+    start = UNSEEN_SEEDS + offset * episodes
+    return [d.seed for d in demos[:episodes]], list(range(start, start + episodes))
+
+
 def successes(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> list[bool]:
     """Per seed, whether a :func:`train_bc` result reaches ``success`` within ``max_steps``;
     episodes run in ``workers`` processes (one env each)."""

@@ -47,6 +47,9 @@ def main(argv=None):
     p.add_argument("--control-mode", default="pd_joint_pos",
                    choices=CONTROL_MODES,
                    help="clone the planner's joint targets or end-effector deltas (converted)")
+    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
+                   help="infoatlas discovery: how concepts are kept in temporal order")
+    p.add_argument("--discovery-seed", type=int, default=0, help="infoatlas discovery seed")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="demos")
@@ -59,7 +62,8 @@ def main(argv=None):
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
     if "infoatlas" in a.methods:
-        keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False).indices
+        keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False, seed=a.discovery_seed,
+                                                order=a.order).indices
     seen, unseen = evaluation_seeds(demos, a.episodes)
     print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
           + (", subgoal as auxiliary target only" if a.aux_only else "")

@@ -33,6 +33,10 @@ def main(argv=None):
     p.add_argument("--dt", type=int, default=4, help="gap to the preceding state (steps)")
     p.add_argument("--mi-from", type=int, default=0,
                    help="MI over state columns from this index on (18: leave out qpos, qvel)")
+    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
+                   help="how concepts are kept in temporal order (see discover_key_states)")
+    p.add_argument("--order-gap", type=float, default=None,
+                   help="gap between concepts, fraction of the demo (default 0.5/K)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
@@ -43,7 +47,8 @@ def main(argv=None):
     offsets = []
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
-                                contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt)
+                                contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
+                                order=args.order, order_gap=args.order_gap)
         e = key_state_error(demos, r.indices, events)
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)

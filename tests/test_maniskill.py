@@ -55,6 +55,24 @@ def test_locator_is_a_distribution_over_valid_steps():
     assert (p[~mask.unsqueeze(1).expand_as(p)] == 0).all()
 
 
+def test_greedy_order_keeps_each_concept_after_the_previous_one():
+    demos = planted(6)
+    states, mask = pad_trajectories(demos)
+    torch.manual_seed(0)
+    p = KeyStateLocator(3, 3, gap=0.2)(states, mask).exp()  # (N, K, T)
+    assert torch.allclose(p.sum(-1), torch.ones(6, 3), atol=1e-5)
+    lengths = mask.sum(1)
+    for i in range(6):
+        last = int(lengths[i]) - 1
+        for k in range(1, 3):
+            start = min(int(p[i, k - 1].argmax()) + int(np.ceil(0.2 * int(lengths[i]))), last)
+            support = torch.nonzero(p[i, k] > 0).flatten()
+            assert int(support.min()) == start and int(support.max()) == last
+    # a gap longer than what is left leaves exactly the last valid step, never nothing
+    p = KeyStateLocator(3, 2, gap=0.99)(states, mask).exp()
+    assert torch.equal(p[:, 1].argmax(-1), lengths - 1) and (p[:, 1].max(-1).values == 1).all()
+
+
 def test_maxmi_finds_planted_key_state():
     # shipped weights: the hold is the only dependence between s_t and s_{t-4}
     demos = planted(64)
@@ -103,6 +121,10 @@ def test_first_reach():
 def test_bad_inputs(tiny):
     with pytest.raises(ValueError, match="contrast_gap"):
         discover_key_states(planted(20), 1, model=tiny, contrast_gap=4)
+    with pytest.raises(ValueError, match="order must be"):
+        discover_key_states(planted(20), 2, model=tiny, order="soft")
+    with pytest.raises(ValueError, match="order_gap"):
+        discover_key_states(planted(20), 2, model=tiny, order_gap=1.5)
     with pytest.raises(ValueError, match="estimator"):
         discover_key_states(planted(20), 1, estimator="ksg", model=tiny)
     with pytest.raises(ValueError, match="need >= 16"):

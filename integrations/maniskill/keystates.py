@@ -5,9 +5,9 @@ hold there), so a key-state localisation network is trained to maximise, across 
 set, I(s_key; s_{key - dt}) for each of K concepts.  The network reads a whole trajectory
 and outputs, per concept, a softmax over its time steps; the soft key state and the soft
 preceding state are the probability-weighted states, so the MI loss is differentiable in
-the network.  Concepts are kept in temporal order by a hinge on their expected times and
-made decisive by an entropy penalty; an overlap penalty stops a soft key state and its soft
-prior from sharing samples.
+the network.  Concepts are kept in temporal order greedily within each demo (concept k only
+after concept k - 1's key state) and made decisive by an entropy penalty; an overlap penalty
+stops a soft key state and its soft prior from sharing samples.
 
 The MI term is ``SlicedMILoss`` (frozen pretrained estimator, one batched forward pass for
 all concepts and slices) or, as the per-dataset baseline, a MINE critic trained alongside
@@ -63,13 +63,15 @@ def dynamic_columns(demos, mi_from: int = 0) -> torch.Tensor:
 class KeyStateLocator(nn.Module):
     """Temporal conv net: trajectory (N, T, D) + mask -> per-concept log-probabilities over
     time (N, K, T).  Input features per step: the state, its change over the last ``dt``
-    steps (what the MaxMI objective compares) and the normalised time t / T."""
+    steps (what the MaxMI objective compares) and the normalised time t / T.  With ``gap``
+    (fraction of the demo) concept k is restricted, demo by demo, to steps at least
+    ``gap * length`` after the argmax of concept k - 1 (the last valid step if none is)."""
 
     def __init__(self, state_dim: int, num_concepts: int, hidden: int = 64, kernel: int = 5,
-                 dt: int = 4):
+                 dt: int = 4, gap: float | None = None):
         super().__init__()
         pad = kernel // 2
-        self.dt = dt
+        self.dt, self.gap = dt, gap
         self.net = nn.Sequential(
             nn.Conv1d(2 * state_dim + 1, hidden, kernel, padding=pad), nn.GELU(),
             nn.Conv1d(hidden, hidden, kernel, padding=pad, dilation=1), nn.GELU(),
@@ -92,7 +94,19 @@ class KeyStateLocator(nn.Module):
         var = ((logits - mean) ** 2 * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True)
         logits = (logits - mean) / (var + 1e-6).sqrt() / temperature
         logits = logits.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        return logits.log_softmax(dim=-1)
+        if self.gap is None:
+            return logits.log_softmax(dim=-1)
+        # greedy order within each demo: concept k may only sit at least gap * length steps
+        # after concept k - 1's current argmax (a hard, gradient-free mask), so concept 1
+        # takes the strongest MI peak and each later one the strongest that follows it
+        out = [logits[:, 0].log_softmax(-1)]
+        steps = torch.arange(logits.shape[-1], device=logits.device)
+        last = mask.shape[1] - 1 - mask.flip(-1).int().argmax(-1, keepdim=True)  # (N, 1)
+        for k in range(1, logits.shape[1]):
+            start = out[-1].detach().argmax(-1, keepdim=True) + (self.gap * lengths).ceil().long()
+            allowed = (steps[None] >= start.clamp(max=last)) & mask  # never empty
+            out.append(logits[:, k].masked_fill(~allowed, float("-inf")).log_softmax(-1))
+        return torch.stack(out, dim=1)
 
 
 class MINECritic(nn.Module):
@@ -132,7 +146,8 @@ class KeyStateResult:
 def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas", steps: int = 300,
                         dt: int = 4, lr: float = 3e-3, num_slices: int = 16, inner_steps: int = 5,
                         order_weight: float = 5.0, entropy_weight: float = 0.05, overlap_weight: float = 2.0,
-                        final_temperature: float = 1.0,
+                        final_temperature: float = 1.0, order: str = "greedy",
+                        order_gap: float | None = None,
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
                         mi_from: int = 0, seed: int = 0, progress: bool = True) -> KeyStateResult:
@@ -146,8 +161,16 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         inner_steps: MINE critic updates per localiser update (ignored for infoatlas).
         batch_size: demos per step (the MI is estimated across a random mini-batch of demos,
             so a step costs the same for any number of demos).
-        order_weight, entropy_weight, overlap_weight: temporal-order hinge, sharpness
+        order_weight, entropy_weight, overlap_weight: temporal-order hinge (``order="hinge"``), sharpness
             penalty and the penalty on mass dt steps apart (see below).
+        order: how the concepts are kept in temporal order.  ``"greedy"``: within each
+            demo, concept k may only sit ``order_gap`` (fraction of the demo) after concept
+            k - 1's current key state (a hard mask, see :class:`KeyStateLocator`), so concept
+            1 takes the strongest MI peak and each later concept the strongest one after it.
+            ``"hinge"``: a penalty (weight ``order_weight``) when the concepts' mean expected
+            times are less than ``order_gap`` apart (earlier default; concept 1 often settled
+            at the demo's start while concept 2 took the strongest peak).
+        order_gap: see ``order`` (default 0.5 / K).
         final_temperature: softmax temperature at the last step (annealed from 1; 1 = no
             annealing, the default: with the overlap penalty it found the events best).
         max_seconds: stop early when the wall time exceeds this.
@@ -166,6 +189,11 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         raise ValueError(f"estimator must be 'infoatlas' or 'mine', got {estimator!r}")
     if len(demos) < 16:
         raise ValueError(f"MaxMI needs an MI estimate across demos: got {len(demos)}, need >= 16")
+    if order not in ("greedy", "hinge"):
+        raise ValueError(f"order must be 'greedy' or 'hinge', got {order!r}")
+    gap = 0.5 / num_concepts if order_gap is None else order_gap
+    if not 0 <= gap < 1:
+        raise ValueError(f"order_gap is a fraction of the demo, in [0, 1); got {order_gap}")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     states, mask = pad_trajectories(demos)
@@ -175,7 +203,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     far = shifted(states, contrast_gap) if contrast_gap else None
     n, t_len, d = states.shape
     dynamic = dynamic_columns(demos, mi_from)
-    locator = KeyStateLocator(d, num_concepts, dt=dt)
+    locator = KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap)
     opt = torch.optim.Adam(locator.parameters(), lr=lr)
     if estimator == "infoatlas":
         mi_fn = SlicedMILoss(model, num_slices=num_slices, reduction="none", generator=g)
@@ -215,12 +243,12 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         if far is not None:
             mi = mi[:num_concepts] - mi[num_concepts:]
         tau = (p * times[batch].unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
-        order = F.relu(tau[:-1] + 0.5 / num_concepts - tau[1:]).sum() if num_concepts > 1 else 0.0
+        hinge = F.relu(tau[:-1] + gap - tau[1:]).sum() if num_concepts > 1 and order == "hinge" else 0.0
         entropy = -(p * logp.clamp(min=-1e4)).sum(-1).mean() / math.log(t_len)
         # mass at both t and t + dt makes the soft key state and the soft prior share s_t,
         # a dependence of the averaging, not of the data: penalise that overlap
         overlap = (p[..., dt:] * p[..., :-dt]).sum(-1).mean() / (p * p).sum(-1).mean().clamp(min=1e-6)
-        loss = (-mi.sum() + order_weight * order + entropy_weight * entropy
+        loss = (-mi.sum() + order_weight * hinge + entropy_weight * entropy
                 + overlap_weight * overlap * num_concepts)
         opt.zero_grad()
         loss.backward()

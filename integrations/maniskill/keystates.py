@@ -80,13 +80,14 @@ class KeyStateLocator(nn.Module):
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
                 ) -> torch.Tensor:
-        lengths = mask.sum(1, keepdim=True).clamp(min=2)
-        t = torch.arange(states.shape[1], device=states.device)[None] / (lengths - 1)  # (N, T)
+        lengths = mask.sum(1, keepdim=True).clamp(min=2)  # (N, 1); valid steps are a prefix
+        steps = torch.arange(mask.shape[1], device=mask.device)
+        t = steps[None] / (lengths - 1)  # (N, T)
         h = torch.cat([states, states - shifted(states, self.dt), t.unsqueeze(-1)], dim=-1)
         logits = self.net(rearrange(h, "n t d -> n d t"))  # (N, K, T)
         # a key state needs a real preceding state: before step dt the "prior" would be the
         # repeated first state, a copy that fakes maximal MI
-        mask = mask & (torch.arange(mask.shape[1], device=mask.device) >= self.dt)
+        mask = mask & (steps >= self.dt)
         # unit-scale logits over the valid steps: the temperature alone sets how sharp the
         # distribution is (the network cannot undo the annealing by shrinking its output)
         m = mask.unsqueeze(1).to(logits)
@@ -100,11 +101,9 @@ class KeyStateLocator(nn.Module):
         # after concept k - 1's current argmax (a hard, gradient-free mask), so concept 1
         # takes the strongest MI peak and each later one the strongest that follows it
         out = [logits[:, 0].log_softmax(-1)]
-        steps = torch.arange(logits.shape[-1], device=logits.device)
-        last = mask.shape[1] - 1 - mask.flip(-1).int().argmax(-1, keepdim=True)  # (N, 1)
         for k in range(1, logits.shape[1]):
             start = out[-1].detach().argmax(-1, keepdim=True) + (self.gap * lengths).ceil().long()
-            allowed = (steps[None] >= start.clamp(max=last)) & mask  # never empty
+            allowed = (steps[None] >= start.clamp(max=lengths - 1)) & mask  # never empty
             out.append(logits[:, k].masked_fill(~allowed, float("-inf")).log_softmax(-1))
         return torch.stack(out, dim=1)
 

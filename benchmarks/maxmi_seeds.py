@@ -2,12 +2,13 @@
 
     python -m benchmarks.maxmi_seeds --task PickCube --demos 300 --seeds 0 1 2 3
 
-Runs ``discover_key_states`` (SlicedMILoss, default settings) once per seed and prints the
-key-state error per event (steps), the final MaxMI objective (nats, mean of the last 30
-steps) and the error of random key states; then, per seed and concept, where the key state
-sits relative to each event (mean ± std over demos of key step - event step: a std near 0
-means the concept is locked to that event at a fixed offset).  Needs the ``maniskill`` extra and the demo
-cache (``examples/maniskill_maxmi.py`` fills it).
+Runs ``discover_key_states`` (SlicedMILoss, default settings, incl. its restarts) once per
+seed and prints the key-state error per event (steps), the final MaxMI objective (nats, mean
+of the last 30 steps and over restarts), the wall time and the error of random key states;
+then, per seed and concept, where the key state sits relative to each event (mean ± std over
+demos of key step - event step: a std near 0 means the concept is locked to that event at a
+fixed offset).  Needs the ``maniskill`` extra and the demo cache
+(``examples/maniskill_maxmi.py`` fills it).
 """
 from __future__ import annotations
 
@@ -37,24 +38,26 @@ def main(argv=None):
                    help="how concepts are kept in temporal order (see discover_key_states)")
     p.add_argument("--order-gap", type=float, default=None,
                    help="gap between concepts, fraction of the demo (default 0.5/K)")
+    p.add_argument("--restarts", type=int, default=5,
+                   help="locators trained side by side; key state = their median (see discover_key_states)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
     demos = generate_demos(args.task, args.demos, cache_dir=args.cache, progress=False)
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
-    print(f"| seed | final MaxMI objective (nats) | " + " | ".join(events) + " | mean |")
-    print("|---|---|" + "---|" * (len(events) + 1))
+    print(f"| seed | final MaxMI objective (nats) | seconds | " + " | ".join(events) + " | mean |")
+    print("|---|---|---|" + "---|" * (len(events) + 1))
     offsets = []
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
-                                order=args.order, order_gap=args.order_gap)
+                                order=args.order, order_gap=args.order_gap, restarts=args.restarts)
         e = key_state_error(demos, r.indices, events)
-        print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | "
+        print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)
         at = np.array([[d.events[k] for k in events] for d in demos])  # (N, E)
         offsets.append(r.indices[:, :, None] - at[:, None, :])  # (N, K, E)
-    print("| random | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
+    print("| random | – | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
     print("\n| seed | concept | " + " | ".join(f"key - {k} (steps)" for k in events) + " |")
     print("|---|---|" + "---|" * len(events))
     for seed, off in zip(args.seeds, offsets):

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from infoatlas_loss import SlicedMILoss
 
 from .demos import Normalizer
+from .mine import MINECritic
 
 
 def pad_trajectories(demos) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,38 +109,22 @@ class KeyStateLocator(nn.Module):
         return torch.stack(out, dim=1)
 
 
-class MINECritic(nn.Module):
-    """Per-dataset DV critic T(x, y) with the moving-average gradient correction of MINE."""
-
-    def __init__(self, dim: int, hidden: int = 128):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ELU(), nn.Linear(hidden, hidden),
-                                 nn.ELU(), nn.Linear(hidden, 1))
-        self.ma = None
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """DV bound (nats) per concept for x, y (K, N, D); the returned value carries MINE's
-        bias-corrected gradient."""
-        perm = torch.randperm(x.shape[1], generator=generator)
-        joint = self.net(torch.cat([x, y], -1)).squeeze(-1)  # (K, N)
-        marg = self.net(torch.cat([x, y[:, perm]], -1)).squeeze(-1)
-        mean_exp = marg.exp().mean(1)
-        with torch.no_grad():
-            self.ma = mean_exp if self.ma is None else 0.99 * self.ma + 0.01 * mean_exp
-        dv = joint.mean(1) - torch.log(mean_exp)
-        # grad of log E[e^T] replaced by grad E[e^T] / moving average (Belghazi et al. 2018)
-        corrected = joint.mean(1) - mean_exp / self.ma.detach()
-        return corrected + (dv - corrected).detach()
-
-
 @dataclass
 class KeyStateResult:
-    indices: np.ndarray       # (N, K) hard key-state step per demo and concept
-    probs: np.ndarray         # (N, K, T) final soft assignment
+    indices: np.ndarray       # (N, K) hard key-state step per demo and concept (restarts' median)
+    probs: np.ndarray         # (R, N, K, T) final soft assignment of each restart
     history: list[float]      # MI objective (nats, summed over concepts) per step
     seconds: float            # wall time of the discovery
     estimator: str
     trace: list[tuple[float, np.ndarray]]  # (seconds so far, hard indices) every trace_every steps
+
+
+def consensus(indices: torch.Tensor) -> torch.Tensor:
+    """Per-demo, per-concept median over restarts (the lower one for an even count):
+    (R, N, K) -> (N, K).  A restart whose concept did not lock onto one event scatters its
+    steps; the median follows the restarts that agree.  Order is kept: if every restart has
+    concept k before concept k + 1, so do their medians."""
+    return indices.sort(dim=0).values[(indices.shape[0] - 1) // 2]
 
 
 def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas", steps: int = 300,
@@ -149,7 +134,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         order_gap: float | None = None,
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
-                        mi_from: int = 0, seed: int = 0, progress: bool = True) -> KeyStateResult:
+                        mi_from: int = 0, restarts: int = 5, seed: int = 0,
+                        progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
     Args:
@@ -180,9 +166,15 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             both terms are copies and cancel, so a static stretch is no longer an attractor.
         mi_from: the MI reads state columns from this index on (e.g. 18 leaves out the
             Panda's joint positions and velocities); the locator still reads all of them.
+        restarts: R independently initialised locators trained side by side (their MI terms
+            in one batched ``SlicedMILoss`` call); the key state of a demo is the median of
+            their argmaxes (see :func:`consensus`).  The objective cannot tell a locked
+            restart from one whose concept scattered over the demo (both score high MI), but
+            the restarts that lock agree with each other.
 
     Returns:
-        :class:`KeyStateResult` with hard indices (argmax of each concept's distribution).
+        :class:`KeyStateResult` with hard indices (median over restarts of the argmax of each
+        concept's distribution).
     """
     if estimator not in ("infoatlas", "mine"):
         raise ValueError(f"estimator must be 'infoatlas' or 'mine', got {estimator!r}")
@@ -193,6 +185,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     gap = 0.5 / num_concepts if order_gap is None else order_gap
     if not 0 <= gap < 1:
         raise ValueError(f"order_gap is a fraction of the demo, in [0, 1); got {order_gap}")
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     states, mask = pad_trajectories(demos)
@@ -202,8 +196,16 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     far = shifted(states, contrast_gap) if contrast_gap else None
     n, t_len, d = states.shape
     dynamic = dynamic_columns(demos, mi_from)
-    locator = KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap)
-    opt = torch.optim.Adam(locator.parameters(), lr=lr)
+    locators = nn.ModuleList(KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap)
+                             for _ in range(restarts))
+
+    def locate(s, m, temperature):  # (b, R*K, T): every restart's concepts side by side
+        return torch.cat([loc(s, m, temperature) for loc in locators], dim=1)
+
+    def hard(logp):  # (b, R*K, T) -> (b, K) consensus indices
+        return consensus(rearrange(logp.argmax(-1), "b (r k) -> r b k", r=restarts))
+
+    opt = torch.optim.Adam(locators.parameters(), lr=lr)
     if estimator == "infoatlas":
         mi_fn = SlicedMILoss(model, num_slices=num_slices, reduction="none", generator=g)
     else:
@@ -217,21 +219,21 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         # anneal from soft (explores, gradients everywhere) to nearly one state per concept
         temperature = final_temperature ** (step / max(steps - 1, 1))
         batch = torch.randperm(n, generator=g)[:batch_size]
-        logp = locator(states[batch], mask[batch], temperature)  # (b, K, T)
+        logp = locate(states[batch], mask[batch], temperature)  # (b, R*K, T)
         p = logp.exp()
         if step % trace_every == 0:
             with torch.no_grad():  # indices of all demos, for error-vs-time curves
-                full = locator(states, mask, temperature).argmax(-1).numpy()
+                full = hard(locate(states, mask, temperature)).numpy()
             trace.append((time.perf_counter() - start, full))
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             break
-        key = torch.einsum("nkt,ntd->knd", p, states[batch][..., dynamic])  # (K, b, D')
+        key = torch.einsum("nkt,ntd->knd", p, states[batch][..., dynamic])  # (R*K, b, D')
         pre = torch.einsum("nkt,ntd->knd", p, prior[batch][..., dynamic])
-        if far is not None:  # both gaps in one batched call: (2K, b, D')
+        if far is not None:  # both gaps in one batched call: (2RK, b, D')
             key = torch.cat([key, key])
             pre = torch.cat([pre, torch.einsum("nkt,ntd->knd", p, far[batch][..., dynamic])])
         if estimator == "infoatlas":
-            mi = mi_fn(key, pre)  # (K,) or (2K,)
+            mi = mi_fn(key, pre)  # (RK,) or (2RK,)
         else:
             for _ in range(inner_steps):
                 closs = -critic(key.detach(), pre.detach(), g).sum()
@@ -240,25 +242,29 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                 copt.step()
             mi = critic(key, pre, g)
         if far is not None:
-            mi = mi[:num_concepts] - mi[num_concepts:]
-        tau = (p * times[batch].unsqueeze(1)).sum(-1).mean(0)  # (K,) mean expected time
-        hinge = F.relu(tau[:-1] + gap - tau[1:]).sum() if num_concepts > 1 and order == "hinge" else 0.0
-        entropy = -(p * logp.clamp(min=-1e4)).sum(-1).mean() / math.log(t_len)
+            mi = mi[:restarts * num_concepts] - mi[restarts * num_concepts:]
+        tau = rearrange((p * times[batch].unsqueeze(1)).sum(-1).mean(0), "(r k) -> r k", r=restarts)
+        # (R, K) mean expected times; the hinge orders the concepts within each restart
+        hinge = F.relu(tau[:, :-1] + gap - tau[:, 1:]).sum() if num_concepts > 1 and order == "hinge" else 0.0
+        per_restart = lambda v: rearrange(v, "b (r k) -> r (b k)", r=restarts).mean(-1)  # (R,)
+        entropy = per_restart(-(p * logp.clamp(min=-1e4)).sum(-1)) / math.log(t_len)
         # mass at both t and t + dt makes the soft key state and the soft prior share s_t,
         # a dependence of the averaging, not of the data: penalise that overlap
-        overlap = (p[..., dt:] * p[..., :-dt]).sum(-1).mean() / (p * p).sum(-1).mean().clamp(min=1e-6)
-        loss = (-mi.sum() + order_weight * hinge + entropy_weight * entropy
-                + overlap_weight * overlap * num_concepts)
+        overlap = per_restart((p[..., dt:] * p[..., :-dt]).sum(-1)) / per_restart((p * p).sum(-1)).clamp(min=1e-6)
+        # each restart's loss is that of a single run; the restarts share no parameters
+        loss = (-mi.sum() + order_weight * hinge + entropy_weight * entropy.sum()
+                + overlap_weight * overlap.sum() * num_concepts)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append(float(mi.sum().detach()))
+        history.append(float(mi.sum().detach()) / restarts)
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        p = locator(states, mask, final_temperature).exp()
-    indices = p.argmax(-1).numpy()
+        logp = locate(states, mask, final_temperature)
+    indices = hard(logp).numpy()
     trace.append((seconds, indices))
-    return KeyStateResult(indices, p.numpy(), history, seconds, estimator, trace)
+    probs = rearrange(logp.exp(), "n (r k) t -> r n k t", r=restarts).numpy()
+    return KeyStateResult(indices, probs, history, seconds, estimator, trace)
 
 
 def key_state_error(demos, indices: np.ndarray, events: tuple[str, ...]) -> dict[str, float]:

@@ -50,6 +50,8 @@ def main(argv=None):
     p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="infoatlas discovery: how concepts are kept in temporal order")
     p.add_argument("--discovery-seed", type=int, default=0, help="infoatlas discovery seed")
+    p.add_argument("--ks-steps", type=int, default=300,
+                   help="infoatlas locator updates (the example uses 200)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="demos")
@@ -63,7 +65,7 @@ def main(argv=None):
             "random": random_key_states(demos, len(spec.events))}
     if "infoatlas" in a.methods:
         keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False, seed=a.discovery_seed,
-                                                order=a.order).indices
+                                                order=a.order, steps=a.ks_steps).indices
     seen, unseen = evaluation_seeds(demos, a.episodes)
     print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
           + (", subgoal as auxiliary target only" if a.aux_only else "")

@@ -4,7 +4,8 @@
 
 Runs ``discover_key_states`` (SlicedMILoss, default settings, incl. its restarts) once per
 seed and prints the key-state error per event (steps), the final MaxMI objective (nats, mean
-of the last 30 steps and over restarts), the wall time and the error of random key states;
+of the last 30 steps and over restarts), the wall time, the error of the untrained locators
+(step 0: what the architecture, order and vote give without any MI) and of random key states;
 then, per seed and concept, where the key state sits relative to each event (mean ± std over
 demos of key step - event step: a std near 0 means the concept is locked to that event at a
 fixed offset).  Needs the ``maniskill`` extra and the demo cache
@@ -45,19 +46,20 @@ def main(argv=None):
     events = get_task(args.task).events
     demos = generate_demos(args.task, args.demos, cache_dir=args.cache, progress=False)
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
-    print(f"| seed | final MaxMI objective (nats) | seconds | " + " | ".join(events) + " | mean |")
-    print("|---|---|---|" + "---|" * (len(events) + 1))
+    print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
+    print("|---|---|---|---|" + "---|" * (len(events) + 1))
     offsets = []
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
                                 order=args.order, order_gap=args.order_gap, restarts=args.restarts)
         e = key_state_error(demos, r.indices, events)
-        print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | "
+        e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
+        print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)
         at = np.array([[d.events[k] for k in events] for d in demos])  # (N, E)
         offsets.append(r.indices[:, :, None] - at[:, None, :])  # (N, K, E)
-    print("| random | – | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
+    print("| random | – | – | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
     print("\n| seed | concept | " + " | ".join(f"key - {k} (steps)" for k in events) + " |")
     print("|---|---|" + "---|" * len(events))
     for seed, off in zip(args.seeds, offsets):

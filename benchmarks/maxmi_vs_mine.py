@@ -29,6 +29,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--steps", type=int, default=200, help="our localiser steps")
     p.add_argument("--budget", type=float, default=10.0, help="MINE wall time / ours")
+    p.add_argument("--restarts", type=int, default=5,
+                   help="locators side by side, for both estimators (see discover_key_states)")
     p.add_argument("--cache", default="demos")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the rows here")
@@ -44,9 +46,11 @@ def main(argv=None):
           "| MINE s to reach ours |")
     print("|---|---|---|---|---|---|---|")
     for seed in args.seeds:
-        ours = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False)
+        ours = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
+                                   restarts=args.restarts)
         mine = discover_key_states(demos, len(events), estimator="mine", steps=10 ** 6, seed=seed,
-                                   progress=False, max_seconds=args.budget * ours.seconds)
+                                   progress=False, max_seconds=args.budget * ours.seconds,
+                                   restarts=args.restarts)
         reach = first_reach(mine.trace, demos, events, err(ours.indices))
         row = {"seed": seed, "ours_error": err(ours.indices), "ours_seconds": ours.seconds,
                "mine_error": err(mine.indices), "mine_best": min(err(i) for _, i in mine.trace),

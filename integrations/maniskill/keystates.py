@@ -7,7 +7,8 @@ and outputs, per concept, a softmax over its time steps; the soft key state and 
 preceding state are the probability-weighted states, so the MI loss is differentiable in
 the network.  Concepts are kept in temporal order greedily within each demo (concept k only
 after concept k - 1's key state) and made decisive by an entropy penalty; an overlap penalty
-stops a soft key state and its soft prior from sharing samples.
+stops a soft key state and its soft prior from sharing samples.  Several locators train side
+by side and vote: a demo's key state is the median of their choices.
 
 The MI term is ``SlicedMILoss`` (frozen pretrained estimator, one batched forward pass for
 all concepts and slices) or, as the per-dataset baseline, a MINE critic trained alongside
@@ -113,7 +114,7 @@ class KeyStateLocator(nn.Module):
 class KeyStateResult:
     indices: np.ndarray       # (N, K) hard key-state step per demo and concept (restarts' median)
     probs: np.ndarray         # (R, N, K, T) final soft assignment of each restart
-    history: list[float]      # MI objective (nats, summed over concepts) per step
+    history: list[float]      # MI objective (nats, summed over concepts, mean over restarts) per step
     seconds: float            # wall time of the discovery
     estimator: str
     trace: list[tuple[float, np.ndarray]]  # (seconds so far, hard indices) every trace_every steps
@@ -143,7 +144,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         num_concepts: K key states per demo, in temporal order.
         estimator: ``"infoatlas"`` (frozen ``SlicedMILoss``) or ``"mine"`` (trained critic).
         steps: localiser updates; dt: gap (steps) to the preceding state.
-        inner_steps: MINE critic updates per localiser update (ignored for infoatlas).
+        inner_steps: MINE critic updates per localiser update (ignored for infoatlas; one
+            critic serves every restart's concepts).
         batch_size: demos per step (the MI is estimated across a random mini-batch of demos,
             so a step costs the same for any number of demos).
         order_weight, entropy_weight, overlap_weight: temporal-order hinge (``order="hinge"``), sharpness

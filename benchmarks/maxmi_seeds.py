@@ -48,6 +48,7 @@ def main(argv=None):
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
     print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(events) + 1))
+    at = np.array([[d.events[k] for k in events] for d in demos])  # (N, E) event steps
     offsets = []
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
@@ -57,7 +58,6 @@ def main(argv=None):
         e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)
-        at = np.array([[d.events[k] for k in events] for d in demos])  # (N, E)
         offsets.append(r.indices[:, :, None] - at[:, None, :])  # (N, K, E)
     print("| random | – | – | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
     print("\n| seed | concept | " + " | ".join(f"key - {k} (steps)" for k in events) + " |")

@@ -245,9 +245,10 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             mi = critic(key, pre, g)
         if far is not None:
             mi = mi[:restarts * num_concepts] - mi[restarts * num_concepts:]
-        tau = rearrange((p * times[batch].unsqueeze(1)).sum(-1).mean(0), "(r k) -> r k", r=restarts)
-        # (R, K) mean expected times; the hinge orders the concepts within each restart
-        hinge = F.relu(tau[:, :-1] + gap - tau[:, 1:]).sum() if num_concepts > 1 and order == "hinge" else 0.0
+        hinge = 0.0
+        if num_concepts > 1 and order == "hinge":  # within each restart, on mean expected times
+            tau = rearrange((p * times[batch].unsqueeze(1)).sum(-1).mean(0), "(r k) -> r k", r=restarts)
+            hinge = F.relu(tau[:, :-1] + gap - tau[:, 1:]).sum()
         per_restart = lambda v: rearrange(v, "b (r k) -> r (b k)", r=restarts).mean(-1)  # (R,)
         entropy = per_restart(-(p * logp.clamp(min=-1e4)).sum(-1)) / math.log(t_len)
         # mass at both t and t + dt makes the soft key state and the soft prior share s_t,

@@ -6,7 +6,9 @@
 Trains BC on the cached scripted demos (``examples/maniskill_maxmi.py`` fills the cache)
 plain and guided by key states from: ``oracle`` (the physical events read from the
 simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
-``SlicedMILoss``), ``random``.  Every setting is evaluated on the same env seeds: the
+``SlicedMILoss``), ``random``, or a per-concept mix of sources such as
+``mix:oracle,end`` (concept k from the k-th source; ``end`` = the demo's last step), which
+tells which concept's placement a guidance gain comes from.  Every setting is evaluated on the same env seeds: the
 first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").  Prints a
 Markdown table (success rates; key-state error in steps).  Needs the ``maniskill`` extra.
 """
@@ -28,6 +30,17 @@ from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 def oracle_key_states(demos, events) -> np.ndarray:
     """(N, K): the step of each physical event (clipped to the demo)."""
     return np.array([[min(d.events[e], d.length) for e in events] for d in demos])
+
+
+def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
+    """``"mix:a,b,..."`` -> (N, K): concept k from source k (a method in ``keys`` or ``end``)."""
+    sources = spec.removeprefix("mix:").split(",")
+    k = next(v for v in keys.values() if v is not None).shape[1]
+    if len(sources) != k:
+        raise ValueError(f"{spec}: the task has {k} concepts, got {len(sources)} sources")
+    end = np.array([d.length for d in demos])
+    cols = [end if src == "end" else keys[src][:, i] for i, src in enumerate(sources)]
+    return np.sort(np.stack(cols, 1), axis=1)  # key states are used in temporal order
 
 
 def main(argv=None):
@@ -63,9 +76,12 @@ def main(argv=None):
         demos = to_ee_delta(a.task, demos, cache_dir=a.cache, workers=a.workers, progress=False)
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
-    if "infoatlas" in a.methods:
+    if any("infoatlas" in m for m in a.methods):
         keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False, seed=a.discovery_seed,
                                                 order=a.order, steps=a.ks_steps).indices
+    for m in a.methods:
+        if m.startswith("mix:"):
+            keys[m] = mixed_key_states(m, keys, demos)
     seen, unseen = evaluation_seeds(demos, a.episodes)
     print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
           + (", subgoal as auxiliary target only" if a.aux_only else "")

@@ -45,6 +45,10 @@ def parse(argv=None):
     p.add_argument("--demos", type=int, default=300, help="successful demos per task")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
     p.add_argument("--ks-steps", type=int, default=200, help="key-state localiser updates")
+    p.add_argument("--restarts", type=int, default=5,
+                   help="locators trained side by side that vote on each key state (both estimators)")
+    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
+                   help="how the concepts are kept in temporal order (see discover_key_states)")
     p.add_argument("--mine-budget", type=float, default=3.0,
                    help="MINE's wall-time budget as a multiple of ours")
     p.add_argument("--bc-epochs", type=int, default=60)
@@ -73,9 +77,10 @@ def run_task(task: str, args, out: Path) -> dict:
     demos = generate_demos(task, args.demos, seed=args.seed, cache_dir=args.cache, workers=args.workers)
     if args.control_mode == "pd_ee_delta_pose":
         demos = to_ee_delta(task, demos, cache_dir=args.cache, workers=args.workers)
-    ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, seed=args.seed)
-    mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps, seed=args.seed,
-                               max_seconds=args.mine_budget * ours.seconds)
+    discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order)
+    ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
+    mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
+                               max_seconds=args.mine_budget * ours.seconds, **discovery)
     keys = {"InfoAtlas key states": ours.indices, "MINE key states": mine.indices,
             "random key states": random_key_states(demos, k, seed=args.seed)}
     ks = {name: key_state_error(demos, idx, spec.events) for name, idx in keys.items()}

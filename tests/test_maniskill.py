@@ -303,3 +303,17 @@ def test_real_simulator_smoke(tmp_path, tiny):
         assert residual_successes("PickCube", trained, rl, [10 ** 6], max_steps=10) in ([False], [True])
         with pytest.raises(ValueError, match="n_steps"):
             finetune_residual("PickCube", trained, ee, keys, steps=10, n_steps=32, max_steps=10)
+
+
+def test_bc_guidance_mixes_key_state_sources_per_concept():
+    from benchmarks.bc_guidance import mixed_key_states
+    demos = planted(4)
+    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
+    keys = {"plain": None, "oracle": oracle, "random": random_key_states(demos, 2)}
+    mixed = mixed_key_states("mix:oracle,end", keys, demos)
+    assert mixed.tolist() == [[d.events["key"], d.length] for d in demos]
+    swapped = mixed_key_states("mix:random,oracle", keys, demos)
+    assert (swapped[:, 1:] >= swapped[:, :-1]).all()  # sorted: used in temporal order
+    assert set(swapped.ravel()) <= set(keys["random"][:, 0]) | set(oracle[:, 1])
+    with pytest.raises(ValueError, match="2 concepts"):
+        mixed_key_states("mix:oracle", keys, demos)

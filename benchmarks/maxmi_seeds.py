@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from integrations.maniskill import generate_demos, get_task
+from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
 
 
@@ -41,10 +43,15 @@ def main(argv=None):
                    help="gap between concepts, fraction of the demo (default 0.5/K)")
     p.add_argument("--restarts", type=int, default=5,
                    help="locators trained side by side; key state = their median (see discover_key_states)")
+    p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
+                   help="demos as planned (joint targets) or replayed with end-effector deltas, "
+                        "as the example and BC use them (pd_ee_delta_pose)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
     demos = generate_demos(args.task, args.demos, cache_dir=args.cache, progress=False)
+    if args.control_mode == "pd_ee_delta_pose":
+        demos = to_ee_delta(args.task, demos, cache_dir=args.cache, progress=False)
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
     print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(events) + 1))

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .demos import Demo, _cached, _load, _Recorder, _save
+from .demos import Demo, cache_path, load_demo, Recorder, save_demo
 from .env import ARM_JOINTS, make_env
 
 EE_MODE = "pd_ee_delta_pose"
@@ -55,7 +55,7 @@ def ee_delta_action(env, joint_target: np.ndarray) -> np.ndarray:
 def convert_demo(task: str, env, demo: Demo) -> Demo | None:
     """Replay ``demo`` (joint targets) with end-effector deltas in ``env`` (made with
     ``control_mode="pd_ee_delta_pose"``); None if the replay fails or misses an event."""
-    rec = _Recorder(env, task)
+    rec = Recorder(env, task)
     rec.reset(seed=demo.seed)
     info = None
     for a in demo.actions:
@@ -69,7 +69,7 @@ def _convert_seeds(job) -> None:
     task, folder, demos = job
     env = make_env(task, control_mode=EE_MODE, max_episode_steps=10 ** 4)
     for d in demos:
-        _save(_cached(folder, d.seed), convert_demo(task, env, d))
+        save_demo(cache_path(folder, d.seed), convert_demo(task, env, d))
     env.close()
 
 
@@ -79,7 +79,7 @@ def to_ee_delta(task: str, demos: list[Demo], *, cache_dir: str | Path = "demos"
     per seed under ``cache_dir/<task>-pd_ee_delta_pose``."""
     folder = Path(cache_dir) / f"{task}-{EE_MODE}"
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [d for d in demos if not _cached(folder, d.seed).exists()]
+    todo = [d for d in demos if not cache_path(folder, d.seed).exists()]
     if todo:
         chunk = math.ceil(len(todo) / workers)
         jobs = [(task, str(folder), todo[i:i + chunk]) for i in range(0, len(todo), chunk)]
@@ -90,5 +90,5 @@ def to_ee_delta(task: str, demos: list[Demo], *, cache_dir: str | Path = "demos"
         else:
             with mp.get_context("spawn").Pool(len(jobs)) as pool:
                 pool.map(_convert_seeds, jobs)
-    out = [_load(_cached(folder, d.seed)) for d in tqdm(demos, desc="ee demos", disable=not progress)]
+    out = [load_demo(cache_path(folder, d.seed)) for d in tqdm(demos, desc="ee demos", disable=not progress)]
     return [d for d in out if d is not None]

@@ -50,7 +50,7 @@ class Normalizer:
         return x * self.std + self.mean
 
 
-class _Recorder:
+class Recorder:
     """Wraps an env for the motion planner and records what every step returns."""
 
     def __init__(self, env, task: str):
@@ -89,7 +89,7 @@ class _Recorder:
 
 def _solve_one(task: str, env, seed: int) -> Demo | None:
     from mani_skill.examples.motionplanning.panda import solutions
-    rec = _Recorder(env, task)
+    rec = Recorder(env, task)
     try:
         res = getattr(solutions, get_task(task).solver)(rec, seed=seed)
     except Exception:  # the planner raises when it finds no plan; the demo just fails
@@ -97,11 +97,13 @@ def _solve_one(task: str, env, seed: int) -> Demo | None:
     return rec.to_demo(seed, res != -1 and bool(res[-1]["success"][0]))
 
 
-def _cached(folder: str | Path, seed: int) -> Path:
+def cache_path(folder: str | Path, seed: int) -> Path:
+    """Cache file of one env seed's demo (failed plans are cached too, so never retried)."""
     return Path(folder) / f"seed_{seed}.npz"
 
 
-def _save(path: Path, demo: Demo | None):
+def save_demo(path: Path, demo: Demo | None):
+    """Write a demo (``None``: a failed plan) as a pickle-free ``.npz``."""
     tmp = path.with_suffix(".tmp.npz")
     if demo is None:
         np.savez(tmp, ok=False)
@@ -111,7 +113,8 @@ def _save(path: Path, demo: Demo | None):
     tmp.replace(path)  # atomic: a killed run never leaves half a file
 
 
-def _load(path: Path) -> Demo | None:
+def load_demo(path: Path) -> Demo | None:
+    """Read :func:`save_demo`'s file; ``None`` for a cached failure."""
     with np.load(path) as f:
         if not bool(f["ok"]):
             return None
@@ -124,7 +127,7 @@ def _plan_seeds(job) -> None:
     task, folder, seeds = job
     env = make_env(task)
     for s in seeds:
-        _save(_cached(folder, s), _solve_one(task, env, s))
+        save_demo(cache_path(folder, s), _solve_one(task, env, s))
     env.close()
 
 
@@ -144,19 +147,19 @@ def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path 
     demos, tried = [], 0
     bar = tqdm(total=num, desc=f"demos {task}", disable=not progress)
     while len(demos) < num and tried < max_attempts:
-        path = _cached(folder, seed + tried)
+        path = cache_path(folder, seed + tried)
         if not path.exists():
             # plan a block of uncached seeds about as large as the shortfall, in parallel
             size = max(workers, math.ceil(1.15 * (num - len(demos))))
             block = range(seed + tried, seed + min(max_attempts, tried + size))
-            todo = [s for s in block if not _cached(folder, s).exists()]
+            todo = [s for s in block if not cache_path(folder, s).exists()]
             jobs = [(task, str(folder), todo[i::workers]) for i in range(workers) if todo[i::workers]]
             if len(jobs) == 1:
                 _plan_seeds(jobs[0])
             else:
                 with mp.get_context("spawn").Pool(len(jobs)) as pool:
                     pool.map(_plan_seeds, jobs)
-        demo = _load(path)
+        demo = load_demo(path)
         tried += 1
         if demo is not None:
             demos.append(demo)

@@ -60,7 +60,7 @@ def main(argv=None):
     p.add_argument("--control-mode", default="pd_joint_pos",
                    choices=CONTROL_MODES,
                    help="clone the planner's joint targets or end-effector deltas (converted)")
-    p.add_argument("--order", default="greedy", choices=["greedy", "backward", "hinge"],
+    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="infoatlas discovery: how concepts are kept in temporal order")
     p.add_argument("--discovery-seed", type=int, default=0, help="infoatlas discovery seed")
     p.add_argument("--ks-steps", type=int, default=300,

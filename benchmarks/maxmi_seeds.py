@@ -37,7 +37,7 @@ def main(argv=None):
     p.add_argument("--dt", type=int, default=4, help="gap to the preceding state (steps)")
     p.add_argument("--mi-from", type=int, default=0,
                    help="MI over state columns from this index on (18: leave out qpos, qvel)")
-    p.add_argument("--order", default="greedy", choices=["greedy", "backward", "hinge"],
+    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="how concepts are kept in temporal order (see discover_key_states)")
     p.add_argument("--order-gap", type=float, default=None,
                    help="gap between concepts, fraction of the demo (default 0.5/K)")

@@ -47,7 +47,7 @@ def parse(argv=None):
     p.add_argument("--ks-steps", type=int, default=200, help="key-state localiser updates")
     p.add_argument("--restarts", type=int, default=5,
                    help="locators trained side by side that vote on each key state (both estimators)")
-    p.add_argument("--order", default="greedy", choices=["greedy", "backward", "hinge"],
+    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="how the concepts are kept in temporal order (see discover_key_states)")
     p.add_argument("--mine-budget", type=float, default=3.0,
                    help="MINE's wall-time budget as a multiple of ours")

@@ -73,24 +73,6 @@ def test_greedy_order_keeps_each_concept_after_the_previous_one():
     assert torch.equal(p[:, 1].argmax(-1), lengths - 1) and (p[:, 1].max(-1).values == 1).all()
 
 
-def test_backward_order_keeps_each_concept_before_the_next_one():
-    demos = planted(6)
-    states, mask = pad_trajectories(demos)
-    torch.manual_seed(0)
-    p = KeyStateLocator(3, 3, gap=0.2, backward=True)(states, mask).exp()  # (N, K, T)
-    assert torch.allclose(p.sum(-1), torch.ones(6, 3), atol=1e-5)
-    lengths = mask.sum(1)
-    for i in range(6):
-        assert int(torch.nonzero(p[i, 2] > 0).max()) == int(lengths[i]) - 1  # the last one is free
-        for k in range(2):
-            end = max(int(p[i, k + 1].argmax()) - int(np.ceil(0.2 * int(lengths[i]))), 4)  # dt = 4
-            support = torch.nonzero(p[i, k] > 0).flatten()
-            assert int(support.min()) == 4 and int(support.max()) == end
-    # a gap longer than what lies before leaves exactly the first valid step (t = dt)
-    p = KeyStateLocator(3, 2, gap=0.99, backward=True)(states, mask).exp()
-    assert (p[:, 0].argmax(-1) == 4).all() and (p[:, 0].max(-1).values == 1).all()
-
-
 def test_maxmi_finds_planted_key_state():
     # shipped weights: the hold is the only dependence between s_t and s_{t-4}
     demos = planted(64)
@@ -146,8 +128,6 @@ def test_restarts_train_side_by_side(tiny):
     assert one.probs.shape[0] == 1 and np.array_equal(one.indices, one.probs[0].argmax(-1))
     with pytest.raises(ValueError, match="restarts"):
         discover_key_states(demos, 2, model=tiny, restarts=0)
-    back = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=2, order="backward")
-    assert back.probs.shape[:3] == (2, 20, 2) and (back.indices[:, 1] >= back.indices[:, 0]).all()
 
 
 def test_first_reach():

@@ -67,16 +67,13 @@ class KeyStateLocator(nn.Module):
     time (N, K, T).  Input features per step: the state, its change over the last ``dt``
     steps (what the MaxMI objective compares) and the normalised time t / T.  With ``gap``
     (fraction of the demo) concept k is restricted, demo by demo, to steps at least
-    ``gap * length`` after the argmax of concept k - 1 (the last valid step if none is);
-    with ``backward=True`` the other way round: the last concept is free and concept k sits
-    at least ``gap * length`` before the argmax of concept k + 1 (the first valid step if
-    none does)."""
+    ``gap * length`` after the argmax of concept k - 1 (the last valid step if none is)."""
 
     def __init__(self, state_dim: int, num_concepts: int, hidden: int = 64, kernel: int = 5,
-                 dt: int = 4, gap: float | None = None, backward: bool = False):
+                 dt: int = 4, gap: float | None = None):
         super().__init__()
         pad = kernel // 2
-        self.dt, self.gap, self.backward = dt, gap, backward
+        self.dt, self.gap = dt, gap
         self.net = nn.Sequential(
             nn.Conv1d(2 * state_dim + 1, hidden, kernel, padding=pad), nn.GELU(),
             nn.Conv1d(hidden, hidden, kernel, padding=pad, dilation=1), nn.GELU(),
@@ -105,21 +102,12 @@ class KeyStateLocator(nn.Module):
         # greedy order within each demo: concept k may only sit at least gap * length steps
         # after concept k - 1's current argmax (a hard, gradient-free mask), so concept 1
         # takes the strongest MI peak and each later one the strongest that follows it
-        # (backward: the last concept takes it, each earlier one the strongest before it)
-        margin = (self.gap * lengths).ceil().long()
-        order = range(logits.shape[1] - 1, -1, -1) if self.backward else range(logits.shape[1])
-        out = {}
-        for k in order:
-            if not out:
-                out[k] = logits[:, k].log_softmax(-1)
-                continue
-            anchor = out[k + 1 if self.backward else k - 1].detach().argmax(-1, keepdim=True)
-            if self.backward:
-                allowed = steps[None] <= (anchor - margin).clamp(min=self.dt)
-            else:
-                allowed = steps[None] >= (anchor + margin).clamp(max=lengths - 1)
-            out[k] = logits[:, k].masked_fill(~(allowed & mask), float("-inf")).log_softmax(-1)  # never empty
-        return torch.stack([out[k] for k in range(logits.shape[1])], dim=1)
+        out = [logits[:, 0].log_softmax(-1)]
+        for k in range(1, logits.shape[1]):
+            start = out[-1].detach().argmax(-1, keepdim=True) + (self.gap * lengths).ceil().long()
+            allowed = (steps[None] >= start.clamp(max=lengths - 1)) & mask  # never empty
+            out.append(logits[:, k].masked_fill(~allowed, float("-inf")).log_softmax(-1))
+        return torch.stack(out, dim=1)
 
 
 @dataclass
@@ -166,11 +154,6 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             demo, concept k may only sit ``order_gap`` (fraction of the demo) after concept
             k - 1's current key state (a hard mask, see :class:`KeyStateLocator`), so concept
             1 takes the strongest MI peak and each later concept the strongest one after it.
-            ``"backward"``: the same from the last concept back: concept K takes the
-            strongest peak, each earlier one the strongest at least ``order_gap`` before the
-            next.  Demos end at rest in the goal state, the strongest peak in every demo, so
-            the last concept anchors there in all of them, while forward, concept 1 chose
-            per demo between two similar pauses (StackCube: the grasp and the release).
             ``"hinge"``: a penalty (weight ``order_weight``) when the concepts' mean expected
             times are less than ``order_gap`` apart (earlier default; concept 1 often settled
             at the demo's start while concept 2 took the strongest peak).
@@ -199,8 +182,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         raise ValueError(f"estimator must be 'infoatlas' or 'mine', got {estimator!r}")
     if len(demos) < 16:
         raise ValueError(f"MaxMI needs an MI estimate across demos: got {len(demos)}, need >= 16")
-    if order not in ("greedy", "backward", "hinge"):
-        raise ValueError(f"order must be 'greedy', 'backward' or 'hinge', got {order!r}")
+    if order not in ("greedy", "hinge"):
+        raise ValueError(f"order must be 'greedy' or 'hinge', got {order!r}")
     gap = 0.5 / num_concepts if order_gap is None else order_gap
     if not 0 <= gap < 1:
         raise ValueError(f"order_gap is a fraction of the demo, in [0, 1); got {order_gap}")
@@ -215,8 +198,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     far = shifted(states, contrast_gap) if contrast_gap else None
     n, t_len, d = states.shape
     dynamic = dynamic_columns(demos, mi_from)
-    locators = nn.ModuleList(KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap,
-                                             backward=order == "backward") for _ in range(restarts))
+    locators = nn.ModuleList(KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap)
+                             for _ in range(restarts))
 
     def locate(s, m, temperature):  # (b, R*K, T): every restart's concepts side by side
         return torch.cat([loc(s, m, temperature) for loc in locators], dim=1)

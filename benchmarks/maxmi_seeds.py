@@ -43,8 +43,6 @@ def main(argv=None):
                    help="gap between concepts, fraction of the demo (default 0.5/K)")
     p.add_argument("--restarts", type=int, default=5,
                    help="locators trained side by side; key state = their median (see discover_key_states)")
-    p.add_argument("--phase-weight", type=float, default=0.0,
-                   help="penalty on the across-demo variance of each concept's time (see discover_key_states)")
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
                    help="demos as planned (joint targets) or replayed with end-effector deltas, "
                         "as the example and BC use them (pd_ee_delta_pose)")
@@ -62,8 +60,7 @@ def main(argv=None):
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
-                                order=args.order, order_gap=args.order_gap, restarts=args.restarts,
-                                phase_weight=args.phase_weight)
+                                order=args.order, order_gap=args.order_gap, restarts=args.restarts)
         e = key_state_error(demos, r.indices, events)
         e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "

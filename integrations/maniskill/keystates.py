@@ -135,7 +135,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         order_gap: float | None = None,
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
-                        mi_from: int = 0, restarts: int = 5, phase_weight: float = 0.0, seed: int = 0,
+                        mi_from: int = 0, restarts: int = 5, seed: int = 0,
                         progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -168,10 +168,6 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             both terms are copies and cancel, so a static stretch is no longer an attractor.
         mi_from: the MI reads state columns from this index on (e.g. 18 leaves out the
             Panda's joint positions and velocities); the locator still reads all of them.
-        phase_weight: weight of the variance, across the mini-batch of demos, of each
-            concept's expected normalised time (a concept is the same moment of the task in
-            every demo; without it a restart may put concept 1 at the grasp in some demos and
-            at the release, an equally static pause, in others).
         restarts: R independently initialised locators trained side by side (their MI terms
             in one batched ``SlicedMILoss`` call); the key state of a demo is the median of
             their argmaxes (see :func:`consensus`).  The objective cannot tell a locked
@@ -253,16 +249,13 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         if num_concepts > 1 and order == "hinge":  # within each restart, on mean expected times
             tau = rearrange((p * times[batch].unsqueeze(1)).sum(-1).mean(0), "(r k) -> r k", r=restarts)
             hinge = F.relu(tau[:, :-1] + gap - tau[:, 1:]).sum()
-        phase = 0.0
-        if phase_weight:  # (b, R*K) expected normalised times -> variance over demos
-            phase = (p * times[batch].unsqueeze(1)).sum(-1).var(0).sum()
         per_restart = lambda v: rearrange(v, "b (r k) -> r (b k)", r=restarts).mean(-1)  # (R,)
         entropy = per_restart(-(p * logp.clamp(min=-1e4)).sum(-1)) / math.log(t_len)
         # mass at both t and t + dt makes the soft key state and the soft prior share s_t,
         # a dependence of the averaging, not of the data: penalise that overlap
         overlap = per_restart((p[..., dt:] * p[..., :-dt]).sum(-1)) / per_restart((p * p).sum(-1)).clamp(min=1e-6)
         # each restart's loss is that of a single run; the restarts share no parameters
-        loss = (-mi.sum() + order_weight * hinge + phase_weight * phase + entropy_weight * entropy.sum()
+        loss = (-mi.sum() + order_weight * hinge + entropy_weight * entropy.sum()
                 + overlap_weight * overlap.sum() * num_concepts)
         opt.zero_grad()
         loss.backward()

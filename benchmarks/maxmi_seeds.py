@@ -8,7 +8,8 @@ of the last 30 steps and over restarts), the wall time, the error of the untrain
 (step 0: what the architecture, order and vote give without any MI) and of random key states;
 then, per seed and concept, where the key state sits relative to each event (mean ± std over
 demos of key step - event step: a std near 0 means the concept is locked to that event at a
-fixed offset).  Needs the ``maniskill`` extra and the demo cache
+fixed offset), and how many demos are more than 10 steps off with the error of each
+restart alone (before the vote).  Needs the ``maniskill`` extra and the demo cache
 (``examples/maniskill_maxmi.py`` fills it).
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ def main(argv=None):
     print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(events) + 1))
     at = np.array([[d.events[k] for k in events] for d in demos])  # (N, E) event steps
-    offsets = []
+    offsets, per_restart = [], []
     for seed in args.seeds:
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
@@ -66,6 +67,7 @@ def main(argv=None):
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)
         offsets.append(r.indices[:, :, None] - at[:, None, :])  # (N, K, E)
+        per_restart.append(np.abs(r.probs.argmax(-1) - at[None, :, :len(events)]).mean(1))  # (R, K)
     print("| random | – | – | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
     print("\n| seed | concept | " + " | ".join(f"key - {k} (steps)" for k in events) + " |")
     print("|---|---|" + "---|" * len(events))
@@ -73,6 +75,13 @@ def main(argv=None):
         for c in range(len(events)):
             print(f"| {seed} | {c + 1} | " + " | ".join(
                 f"{off[:, c, j].mean():+.1f} ± {off[:, c, j].std():.1f}" for j in range(len(events))) + " |")
+    # outliers: a few demos far off weigh more in guided BC than a constant offset does
+    print("\n| seed | concept | demos > 10 steps off its event | error of each restart alone (steps) |")
+    print("|---|---|---|---|")
+    for seed, off, pr in zip(args.seeds, offsets, per_restart):
+        for c in range(len(events)):
+            print(f"| {seed} | {c + 1} | {np.mean(np.abs(off[:, c, c]) > 10):.0%} | "
+                  + ", ".join(f"{x:.1f}" for x in pr[:, c]) + " |")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@
 Trains BC on the cached scripted demos (``examples/maniskill_maxmi.py`` fills the cache)
 plain and guided by key states from: ``oracle`` (the physical events read from the
 simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
-``SlicedMILoss``), ``random``, or a per-concept mix of sources such as
-``mix:oracle,end`` (concept k from the k-th source; ``end`` = the demo's last step), which
-tells which concept's placement a guidance gain comes from.  Every setting is evaluated on the same env seeds: the
-first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").  Prints a
-Markdown table (success rates; key-state error in steps).  Needs the ``maniskill`` extra.
+``SlicedMILoss``), ``random``, or a per-concept mix of sources such as ``mix:oracle,end``
+(concept k from the k-th source; ``end`` = the demo's last step), which tells which
+concept's placement a guidance gain comes from.  Every setting is evaluated on the same env
+seeds: the first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").
+Prints a Markdown table (success rates; key-state error in steps).  Needs the ``maniskill``
+extra.
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
     k = next(v for v in keys.values() if v is not None).shape[1]
     if len(sources) != k:
         raise ValueError(f"{spec}: the task has {k} concepts, got {len(sources)} sources")
+    unknown = [src for src in sources if src != "end" and keys.get(src) is None]
+    if unknown:
+        raise ValueError(f"{spec}: no key states from {unknown}; use {sorted(k for k, v in keys.items() if v is not None)} or 'end'")
     end = np.array([d.length for d in demos])
     cols = [end if src == "end" else keys[src][:, i] for i, src in enumerate(sources)]
     return np.sort(np.stack(cols, 1), axis=1)  # key states are used in temporal order

@@ -67,7 +67,7 @@ def main(argv=None):
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "
               + " | ".join(f"{e[k]:.1f}" for k in events) + f" | {e['mean']:.1f} |", flush=True)
         offsets.append(r.indices[:, :, None] - at[:, None, :])  # (N, K, E)
-        per_restart.append(np.abs(r.probs.argmax(-1) - at[None, :, :len(events)]).mean(1))  # (R, K)
+        per_restart.append(np.abs(r.probs.argmax(-1) - at[None]).mean(1))  # (R, K)
     print("| random | – | – | – | " + " | ".join(f"{rnd[k]:.1f}" for k in events) + f" | {rnd['mean']:.1f} |")
     print("\n| seed | concept | " + " | ".join(f"key - {k} (steps)" for k in events) + " |")
     print("|---|---|" + "---|" * len(events))

@@ -317,3 +317,5 @@ def test_bc_guidance_mixes_key_state_sources_per_concept():
     assert set(swapped.ravel()) <= set(keys["random"][:, 0]) | set(oracle[:, 1])
     with pytest.raises(ValueError, match="2 concepts"):
         mixed_key_states("mix:oracle", keys, demos)
+    with pytest.raises(ValueError, match="no key states from"):
+        mixed_key_states("mix:plain,end", keys, demos)

@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from integrations.maniskill import generate_demos, get_task
-from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill import get_task
+from integrations.maniskill.convert import load_demos
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
 from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
@@ -41,7 +41,8 @@ def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
         raise ValueError(f"{spec}: the task has {k} concepts, got {len(sources)} sources")
     unknown = [src for src in sources if src != "end" and keys.get(src) is None]
     if unknown:
-        raise ValueError(f"{spec}: no key states from {unknown}; use {sorted(k for k, v in keys.items() if v is not None)} or 'end'")
+        known = sorted(name for name, v in keys.items() if v is not None)
+        raise ValueError(f"{spec}: no key states from {unknown}; use {known} or 'end'")
     end = np.array([d.length for d in demos])
     cols = [end if src == "end" else keys[src][:, i] for i, src in enumerate(sources)]
     return np.sort(np.stack(cols, 1), axis=1)  # key states are used in temporal order
@@ -75,9 +76,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     spec = get_task(a.task)
-    demos = generate_demos(a.task, a.demos, cache_dir=a.cache, progress=False)
-    if a.control_mode == "pd_ee_delta_pose":
-        demos = to_ee_delta(a.task, demos, cache_dir=a.cache, workers=a.workers, progress=False)
+    demos = load_demos(a.task, a.demos, a.control_mode, cache_dir=a.cache, workers=a.workers, progress=False)
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
     if any("infoatlas" in m for m in a.methods):

@@ -19,8 +19,8 @@ import argparse
 import numpy as np
 import torch
 
-from integrations.maniskill import generate_demos, get_task
-from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill import get_task
+from integrations.maniskill.convert import load_demos
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
 
@@ -50,9 +50,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
-    demos = generate_demos(args.task, args.demos, cache_dir=args.cache, progress=False)
-    if args.control_mode == "pd_ee_delta_pose":
-        demos = to_ee_delta(args.task, demos, cache_dir=args.cache, progress=False)
+    demos = load_demos(args.task, args.demos, args.control_mode, cache_dir=args.cache, progress=False)
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
     print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(events) + 1))

@@ -16,8 +16,8 @@ import argparse
 import numpy as np
 import torch
 
-from integrations.maniskill import generate_demos, get_task
-from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill import get_task
+from integrations.maniskill.convert import load_demos
 from integrations.maniskill.keystates import discover_key_states
 from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 from integrations.maniskill.rl import finetune_residual, residual_successes
@@ -36,8 +36,8 @@ def main(argv=None):
     p.add_argument("--cache", default="demos")
     a = p.parse_args(argv)
     spec = get_task(a.task)
-    demos = to_ee_delta(a.task, generate_demos(a.task, a.demos, cache_dir=a.cache, progress=False),
-                        cache_dir=a.cache, workers=a.workers, progress=False)
+    demos = load_demos(a.task, a.demos, "pd_ee_delta_pose", cache_dir=a.cache, workers=a.workers,
+                       progress=False)
     keys = discover_key_states(demos, len(spec.events), steps=200, progress=False).indices
     trained = train_bc(demos, keys, chunk=8, goal_from=18, progress=False)
     seen, unseen = evaluation_seeds(demos, a.episodes)

@@ -29,8 +29,8 @@ try:
     import integrations.maniskill  # noqa: F401
 except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from integrations.maniskill import TASKS, generate_demos, get_task
-from integrations.maniskill.convert import to_ee_delta
+from integrations.maniskill import TASKS, get_task
+from integrations.maniskill.convert import load_demos
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
                                              random_key_states)
@@ -74,9 +74,8 @@ def run_task(task: str, args, out: Path) -> dict:
     spec = get_task(task)
     k = len(spec.events)
     t0 = time.time()
-    demos = generate_demos(task, args.demos, seed=args.seed, cache_dir=args.cache, workers=args.workers)
-    if args.control_mode == "pd_ee_delta_pose":
-        demos = to_ee_delta(task, demos, cache_dir=args.cache, workers=args.workers)
+    demos = load_demos(task, args.demos, args.control_mode, seed=args.seed, cache_dir=args.cache,
+                       workers=args.workers)
     discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,

@@ -319,3 +319,9 @@ def test_bc_guidance_mixes_key_state_sources_per_concept():
         mixed_key_states("mix:oracle", keys, demos)
     with pytest.raises(ValueError, match="no key states from"):
         mixed_key_states("mix:plain,end", keys, demos)
+
+
+def test_load_demos_rejects_an_unknown_control_mode(tmp_path):
+    from integrations.maniskill.convert import load_demos
+    with pytest.raises(ValueError, match="control_mode"):
+        load_demos("PickCube", 2, "pd_joint_vel", cache_dir=tmp_path)

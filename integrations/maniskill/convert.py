@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .demos import Demo, cache_path, load_demo, Recorder, save_demo
-from .env import ARM_JOINTS, make_env
+from .demos import Demo, cache_path, generate_demos, load_demo, Recorder, save_demo
+from .env import ARM_JOINTS, CONTROL_MODES, make_env
 
 EE_MODE = "pd_ee_delta_pose"
 # the Panda's pd_ee_delta_pose maps actions in [-1, 1] to +-0.1 m and +-0.1 rad per step
@@ -92,3 +92,16 @@ def to_ee_delta(task: str, demos: list[Demo], *, cache_dir: str | Path = "demos"
                 pool.map(_convert_seeds, jobs)
     out = [load_demo(cache_path(folder, d.seed)) for d in tqdm(demos, desc="ee demos", disable=not progress)]
     return [d for d in out if d is not None]
+
+
+def load_demos(task: str, num: int, control_mode: str = "pd_joint_pos", *, seed: int = 0,
+               cache_dir: str | Path = "demos", workers: int = 1, progress: bool = True) -> list[Demo]:
+    """The ``num`` planned demos of ``task`` (:func:`~.demos.generate_demos`) in
+    ``control_mode``: as planned (``pd_joint_pos``) or replayed with end-effector deltas
+    (``pd_ee_delta_pose``; the replays that fail are dropped, so there may be fewer)."""
+    if control_mode not in CONTROL_MODES:
+        raise ValueError(f"control_mode must be one of {CONTROL_MODES}, got {control_mode!r}")
+    demos = generate_demos(task, num, seed=seed, cache_dir=cache_dir, workers=workers, progress=progress)
+    if control_mode == EE_MODE:
+        demos = to_ee_delta(task, demos, cache_dir=cache_dir, workers=workers, progress=progress)
+    return demos

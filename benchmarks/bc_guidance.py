@@ -70,6 +70,8 @@ def main(argv=None):
     p.add_argument("--discovery-seed", type=int, default=0, help="infoatlas discovery seed")
     p.add_argument("--ks-steps", type=int, default=300,
                    help="infoatlas locator updates (the example uses 200)")
+    p.add_argument("--contrast-gap", type=int, default=None,
+                   help="infoatlas discovery: maximise I(s_k; s_k-4) - I(s_k; s_k-gap) (see discover_key_states)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="demos")
@@ -81,7 +83,8 @@ def main(argv=None):
             "random": random_key_states(demos, len(spec.events))}
     if any("infoatlas" in m for m in a.methods):
         keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False, seed=a.discovery_seed,
-                                                order=a.order, steps=a.ks_steps).indices
+                                                order=a.order, steps=a.ks_steps,
+                                                contrast_gap=a.contrast_gap).indices
     for m in a.methods:
         if m.startswith("mix:"):
             keys[m] = mixed_key_states(m, keys, demos)

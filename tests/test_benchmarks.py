@@ -94,3 +94,33 @@ def test_accuracy_quick_smoke(tmp_path):
     assert data["config"]["tasks"] == names and data["config"]["n"] == 200
     assert len(data["records"]) == len(names) * 4  # one seed, four methods
     assert set(res["summary"]["overall"]) == {"InfoAtlas", "KSG", "CCA", "GaussCopula"}
+
+
+SAVED_BC = """# t
+## `python -m benchmarks.bc_guidance --methods plain infoatlas --goal-from 18 --control-mode pd_ee_delta_pose --chunk 8 --contrast-gap 12`
+
+| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |
+|---|---|---|---|---|---|---|---|
+| plain | — | 60 | 0 | — | 0.80 | 0.10 | 1.0 |
+| infoatlas | 18 | 60 | 0 | 5.7 | 0.90 | 0.20 | 1.0 |
+| plain | — | 60 | 1 | — | 0.70 | 0.10 | 1.0 |
+| infoatlas | 18 | 60 | 1 | 5.7 | 0.70 | 0.30 | 1.0 |
+
+## `python -m benchmarks.bc_guidance --methods plain --chunk 1`
+
+| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |
+|---|---|---|---|---|---|---|---|
+| plain | — | 60 | 2 | — | 0.10 | 0.00 | 1.0 |
+"""
+
+
+def test_bc_summary_pools_by_source_and_settings():
+    from benchmarks.bc_summary import collect, sign_test
+    runs = collect(SAVED_BC)
+    # the chunk-1 section has other BC settings: left out; the discovery flag and error name the source
+    assert runs == {"plain": {0: (0.8, 0.1), 1: (0.7, 0.1)},
+                    "infoatlas --contrast-gap 12 (5.7 steps)": {0: (0.9, 0.2), 1: (0.7, 0.3)}}
+    assert sign_test(8, 0) == pytest.approx(2 / 256)
+    assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
+    with pytest.raises(ValueError, match="saved twice"):  # a rerun that does not reproduce
+        collect(SAVED_BC + SAVED_BC.split("# t")[1].replace("| 0.70 | 0.30 |", "| 0.75 | 0.30 |"))

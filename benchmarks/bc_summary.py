@@ -1,0 +1,110 @@
+"""Pool the saved ``bc_guidance`` runs of one task over BC seeds, paired against plain BC.
+
+    python -m benchmarks.bc_summary --task StackCube
+    python -m benchmarks.bc_summary --task PickCube --seeds 2 3 4 5 6 7 8 9
+
+Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
+its Markdown table), keeps the sections run with the given BC settings (default: the
+example's, end-effector deltas with 8-action chunks and subgoals from column 18), names
+each row's key-state source by its method plus the discovery flags of its command (e.g.
+``infoatlas --contrast-gap 12 (5.7 steps)``, the key-state error telling
+apart key states of different code versions), and prints per source: the BC seeds it has, the mean
+success seen / unseen over the seeds it shares with plain BC, and, seed by seed, how often
+it beats, ties or trails plain and random key states (per split; a sign test's two-sided p
+over the non-tied seeds).  Nothing is re-run: the numbers are the saved tables'.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
+DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order")  # change which key states
+
+
+def sections(text: str):
+    """Markdown -> [(command, [row cells])]: every ``## `command` `` heading and the table
+    rows under it."""
+    out = []
+    for block in re.split(r"^## ", text, flags=re.M)[1:]:
+        cmd = re.match(r"`([^`]*)`", block)
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+                for line in block.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+        out.append((cmd.group(1) if cmd else "", rows))
+    return out
+
+
+def source_name(method: str, cmd: str, error: str) -> str:
+    """Method plus, for discovered key states, the discovery flags of the command and the
+    key-state error (steps), which tells apart key states of different code versions."""
+    if "infoatlas" not in method:
+        return method
+    flags = [f"{f} {m.group(1)}" for f in DISCOVERY_FLAGS
+             for m in [re.search(rf"{f} (\S+)", cmd)] if m and not (f == "--discovery-seed" and m.group(1) == "0")]
+    return " ".join([method] + flags + [f"({error} steps)"])
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided binomial sign-test p-value over the non-tied pairs."""
+    n, k = wins + losses, min(wins, losses)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def collect(text: str, settings=SETTINGS, epochs: str = "60"):
+    """{source: {bc seed: (seen, unseen)}} from the matching sections; a seed run twice
+    must give the same rates (the runs are deterministic), else ValueError."""
+    runs = defaultdict(dict)
+    for cmd, rows in sections(text):
+        if not all(s in cmd for s in settings):
+            continue
+        for cells in rows:
+            if len(cells) != 8 or cells[2] != epochs:
+                continue
+            name, seed = source_name(cells[0], cmd, cells[4]), int(cells[3])
+            rates = (float(cells[5]), float(cells[6]))
+            if runs[name].get(seed, rates) != rates:
+                raise ValueError(f"{name} BC seed {seed} was saved twice with different rates: "
+                                 f"{runs[name][seed]} vs {rates}")
+            runs[name][seed] = rates
+    return runs
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="StackCube")
+    p.add_argument("--results", default="benchmarks/results/bc_guidance")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
+    a = p.parse_args(argv)
+    runs = collect(Path(a.results, f"{a.task}.md").read_text())
+    if "plain" not in runs:
+        raise SystemExit(f"no plain-BC rows with settings {SETTINGS} in {a.task}.md")
+    base = {b: runs[b] for b in ("plain", "random") if b in runs}
+    print(f"{a.task}: saved bc_guidance runs with {' '.join(SETTINGS)}, 60 epochs, "
+          "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
+          "paired: seeds where the source's success is above / equal / below the baseline's "
+          "(sign-test p)\n")
+    print("| key states | BC seeds | seen | unseen | plain seen / unseen | "
+          "vs plain, seen | vs plain, unseen | vs random, seen | vs random, unseen |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, by_seed in runs.items():
+        seeds = sorted(s for s in by_seed if s in runs["plain"] and (a.seeds is None or s in a.seeds))
+        if not seeds:
+            continue
+        mean = lambda d, i: sum(d[s][i] for s in seeds) / len(seeds)
+        cells = []
+        for b, ref in base.items():
+            for i in (0, 1):
+                pairs = [by_seed[s][i] - ref[s][i] for s in seeds if s in ref]
+                w, l = sum(d > 1e-9 for d in pairs), sum(d < -1e-9 for d in pairs)
+                cells.append("—" if b == name or not pairs
+                             else f"{w} / {len(pairs) - w - l} / {l} ({sign_test(w, l):.2f})")
+        print(f"| {name} | {','.join(map(str, seeds))} | {mean(by_seed, 0):.3f} | {mean(by_seed, 1):.3f} | "
+              f"{mean(runs['plain'], 0):.3f} / {mean(runs['plain'], 1):.3f} | " + " | ".join(cells) + " |")
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@
 Per task: scripted motion-planning demos (cached; by default converted to end-effector
 deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
-wall time) -> BC policies: plain, guided by our key states, by MINE's, by random ones ->
+wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``) -> BC policies: plain, guided by our key states, by MINE's, by random ones ->
 success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
 Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 PPO fine-tunes a
 residual on top of the InfoAtlas-guided BC policy, rewarded by progress through our key
@@ -49,6 +49,9 @@ def parse(argv=None):
                    help="locators trained side by side that vote on each key state (both estimators)")
     p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="how the concepts are kept in temporal order (see discover_key_states)")
+    p.add_argument("--contrast-gap", type=int, default=12,
+                   help="maximise I(s_k; s_k-4) - I(s_k; s_k-gap), both estimators (see "
+                        "discover_key_states; 0: the plain MaxMI objective I(s_k; s_k-4))")
     p.add_argument("--mine-budget", type=float, default=3.0,
                    help="MINE's wall-time budget as a multiple of ours")
     p.add_argument("--bc-epochs", type=int, default=60)
@@ -76,7 +79,7 @@ def run_task(task: str, args, out: Path) -> dict:
     t0 = time.time()
     demos = load_demos(task, args.demos, args.control_mode, seed=args.seed, cache_dir=args.cache,
                        workers=args.workers)
-    discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order)
+    discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order, contrast_gap=args.contrast_gap or None)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
                                max_seconds=args.mine_budget * ours.seconds, **discovery)

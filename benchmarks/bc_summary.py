@@ -60,7 +60,7 @@ def collect(text: str, settings=SETTINGS, epochs: str = "60"):
     must give the same rates (the runs are deterministic), else ValueError."""
     runs = defaultdict(dict)
     for cmd, rows in sections(text):
-        if not all(s in cmd for s in settings):
+        if not all(f" {s} " in f" {cmd} " for s in settings):  # whole flags: --chunk 8 is not --chunk 80
             continue
         for cells in rows:
             if len(cells) != 8 or cells[2] != epochs:

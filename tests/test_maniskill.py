@@ -279,6 +279,8 @@ def test_real_simulator_smoke(tmp_path, tiny):
     again = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)  # from the cache
     assert all(np.array_equal(a.states, b.states) for a, b in zip(demos, again))
     res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False)
+    gain = discover_key_states(demos, 2, steps=3, model=tiny, contrast_gap=12, progress=False)  # the example's
+    assert gain.indices.shape == res.indices.shape == (16, 2)
     trained = train_bc(demos, res.indices, epochs=1, progress=False)
     rate = evaluate("PickCube", trained, [demos[0].seed, 10 ** 6], max_steps=10)
     assert 0.0 <= rate <= 1.0

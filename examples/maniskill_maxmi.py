@@ -6,8 +6,8 @@
 Per task: scripted motion-planning demos (cached; by default converted to end-effector
 deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
-wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``) -> BC policies: plain, guided by our key states, by MINE's, by random ones ->
-success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
+wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``)
+-> BC policies: plain, guided by our key states, by MINE's, by random ones -> success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
 Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 PPO fine-tunes a
 residual on top of the InfoAtlas-guided BC policy, rewarded by progress through our key
 states (``integrations/maniskill/rl.py``).
@@ -79,7 +79,8 @@ def run_task(task: str, args, out: Path) -> dict:
     t0 = time.time()
     demos = load_demos(task, args.demos, args.control_mode, seed=args.seed, cache_dir=args.cache,
                        workers=args.workers)
-    discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order, contrast_gap=args.contrast_gap or None)
+    discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order,
+                     contrast_gap=args.contrast_gap or None)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
                                max_seconds=args.mine_budget * ours.seconds, **discovery)

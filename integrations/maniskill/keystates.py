@@ -168,11 +168,11 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             demos rewards a concept that sits at event A in some demos and at a look-alike
             event B in others.  If the label L (A or B) can be read from the key state and
             from its prior, I(s_key; s_prior) = H(L) + I(s_key; s_prior | L): the mix earns up
-            to log 2 nats more than either event alone.  L can also be read from the state
+            to log 2 nats more than the two events' average.  L can also be read from the state
             ``contrast_gap`` steps earlier, so H(L) cancels in the gain, and so does the
             dependence of a static stretch on itself.  On StackCube (grasp vs the release
             pause) it stopped restarts from mixing (demos > 10 steps off the grasp: 12% -> 1%
-            with seed 0) and lifted guided BC; on PickCube the key states moved a little off
+            with seed 0) and lifted guided BC; on PickCube its key states are a little further off
             the events (see the README).
         mi_from: the MI reads state columns from this index on (e.g. 18 leaves out the
             Panda's joint positions and velocities); the locator still reads all of them.

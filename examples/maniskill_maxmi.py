@@ -7,7 +7,8 @@ Per task: scripted motion-planning demos (cached; by default converted to end-ef
 deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
 wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``)
--> BC policies: plain, guided by our key states, by MINE's, by random ones -> success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
+-> BC policies: plain, guided by our key states, by MINE's, by random ones -> success rates
+in the simulator on demo seeds ("seen") and new seeds ("unseen").
 Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 PPO fine-tunes a
 residual on top of the InfoAtlas-guided BC policy, rewarded by progress through our key
 states (``integrations/maniskill/rl.py``).

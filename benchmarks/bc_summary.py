@@ -6,9 +6,9 @@
 Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
 its Markdown table), keeps the sections run with the given BC settings (default: the
 example's, end-effector deltas with 8-action chunks and subgoals from column 18), names
-each row's key-state source by its method plus the discovery flags of its command (e.g.
-``infoatlas --contrast-gap 12 (5.7 steps)``, the key-state error telling
-apart key states of different code versions), and prints per source: the BC seeds it has, the mean
+each row's key-state source by its method plus the discovery flags of its command and the
+key-state error, which tells apart key states of different code versions (e.g.
+``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC seeds it has, the mean
 success seen / unseen over the seeds it shares with plain BC, and, seed by seed, how often
 it beats, ties or trails plain and random key states (per split; a sign test's two-sided p
 over the non-tied seeds).  Nothing is re-run: the numbers are the saved tables'.
@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
+EPOCHS = "60"  # the example's BC epochs
 DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order")  # change which key states
 
 
@@ -42,9 +43,12 @@ def source_name(method: str, cmd: str, error: str) -> str:
     key-state error (steps), which tells apart key states of different code versions."""
     if "infoatlas" not in method:
         return method
-    flags = [f"{f} {m.group(1)}" for f in DISCOVERY_FLAGS
-             for m in [re.search(rf"{f} (\S+)", cmd)] if m and not (f == "--discovery-seed" and m.group(1) == "0")]
-    return " ".join([method] + flags + [f"({error} steps)"])
+    parts = [method]
+    for flag in DISCOVERY_FLAGS:
+        m = re.search(rf"{flag} (\S+)", cmd)
+        if m and not (flag == "--discovery-seed" and m.group(1) == "0"):  # seed 0 is the default
+            parts.append(f"{flag} {m.group(1)}")
+    return " ".join(parts + [f"({error} steps)"])
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -55,7 +59,7 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
-def collect(text: str, settings=SETTINGS, epochs: str = "60"):
+def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS):
     """{source: {bc seed: (seen, unseen)}} from the matching sections; a seed run twice
     must give the same rates (the runs are deterministic), else ValueError."""
     runs = defaultdict(dict)
@@ -84,7 +88,7 @@ def main(argv=None):
     if "plain" not in runs:
         raise SystemExit(f"no plain-BC rows with settings {SETTINGS} in {a.task}.md")
     base = {b: runs[b] for b in ("plain", "random") if b in runs}
-    print(f"{a.task}: saved bc_guidance runs with {' '.join(SETTINGS)}, 60 epochs, "
+    print(f"{a.task}: saved bc_guidance runs with {' '.join(SETTINGS)}, {EPOCHS} epochs, "
           "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
           "paired: seeds where the source's success is above / equal / below the baseline's "
           "(sign-test p)\n")
@@ -105,6 +109,7 @@ def main(argv=None):
                              else f"{w} / {len(pairs) - w - l} / {l} ({sign_test(w, l):.2f})")
         print(f"| {name} | {','.join(map(str, seeds))} | {mean(by_seed, 0):.3f} | {mean(by_seed, 1):.3f} | "
               f"{mean(runs['plain'], 0):.3f} / {mean(runs['plain'], 1):.3f} | " + " | ".join(cells) + " |")
+
 
 if __name__ == "__main__":
     main()

@@ -2,10 +2,12 @@
 
     python -m benchmarks.bc_summary --task StackCube
     python -m benchmarks.bc_summary --task PickCube --seeds 2 3 4 5 6 7 8 9
+    python -m benchmarks.bc_summary --task PickCube --demos 100
 
 Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
 its Markdown table), keeps the sections run with the given BC settings (default: the
-example's, end-effector deltas with 8-action chunks and subgoals from column 18), names
+example's, end-effector deltas with 8-action chunks and subgoals from column 18) and number
+of demos (``--demos``; a command without it ran bc_guidance's default, 300), names
 each row's key-state source by its method plus the discovery flags of its command and the
 key-state error, which tells apart key states of different code versions (e.g.
 ``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC seeds it has, the mean
@@ -24,6 +26,7 @@ from pathlib import Path
 SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
 DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order")  # change which key states
+DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 
 
 def sections(text: str):
@@ -59,12 +62,21 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
-def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS):
-    """{source: {bc seed: (seen, unseen)}} from the matching sections; a seed run twice
-    must give the same rates (the runs are deterministic), else ValueError."""
+def demo_count(cmd: str) -> int:
+    """The ``--demos`` of a bc_guidance command (its default if absent)."""
+    m = re.search(r"--demos (\d+)", cmd)
+    return int(m.group(1)) if m else DEFAULT_DEMOS
+
+
+def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS, demos: int = DEFAULT_DEMOS):
+    """{source: {bc seed: (seen, unseen)}} from the sections with these settings and demo
+    count; a seed run twice must give the same rates (the runs are deterministic), else
+    ValueError."""
     runs = defaultdict(dict)
     for cmd, rows in sections(text):
         if not all(f" {s} " in f" {cmd} " for s in settings):  # whole flags: --chunk 8 is not --chunk 80
+            continue
+        if demo_count(cmd) != demos:  # fewer demos is another experiment, never pooled with 300
             continue
         for cells in rows:
             if len(cells) != 8 or cells[2] != epochs:
@@ -83,12 +95,13 @@ def main(argv=None):
     p.add_argument("--task", default="StackCube")
     p.add_argument("--results", default="benchmarks/results/bc_guidance")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
+    p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
     a = p.parse_args(argv)
-    runs = collect(Path(a.results, f"{a.task}.md").read_text())
+    runs = collect(Path(a.results, f"{a.task}.md").read_text(), demos=a.demos)
     if "plain" not in runs:
-        raise SystemExit(f"no plain-BC rows with settings {SETTINGS} in {a.task}.md")
+        raise SystemExit(f"no plain-BC rows with settings {SETTINGS} and --demos {a.demos} in {a.task}.md")
     base = {b: runs[b] for b in ("plain", "random") if b in runs}
-    print(f"{a.task}: saved bc_guidance runs with {' '.join(SETTINGS)}, {EPOCHS} epochs, "
+    print(f"{a.task}: saved bc_guidance runs with {a.demos} demos, {' '.join(SETTINGS)}, {EPOCHS} epochs, "
           "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
           "paired: seeds where the source's success is above / equal / below the baseline's "
           "(sign-test p)\n")

@@ -124,3 +124,7 @@ def test_bc_summary_pools_by_source_and_settings():
     assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
     with pytest.raises(ValueError, match="saved twice"):  # a rerun that does not reproduce
         collect(SAVED_BC + SAVED_BC.split("# t")[1].replace("| 0.70 | 0.30 |", "| 0.75 | 0.30 |"))
+    # a run with fewer demos is its own experiment: kept apart, found with demos=
+    fewer = SAVED_BC.replace("bc_guidance --methods plain infoatlas", "bc_guidance --demos 100 --methods plain infoatlas")
+    assert collect(fewer) == {}
+    assert collect(fewer, demos=100)["plain"] == {0: (0.8, 0.1), 1: (0.7, 0.1)}

@@ -8,7 +8,9 @@ plain and guided by key states from: ``oracle`` (the physical events read from t
 simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
 ``SlicedMILoss``), ``random``, or a per-concept mix of sources such as ``mix:oracle,end``
 (concept k from the k-th source; ``end`` = the demo's last step), which tells which
-concept's placement a guidance gain comes from.  Every setting is evaluated on the same env
+concept's placement a guidance gain comes from, or a source with per-demo noise such as
+``jitter:oracle,4`` (each key state moved by a uniform integer in [-4, 4] steps), which
+tells how exact key states must be for the gain.  Every setting is evaluated on the same env
 seeds: the first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").
 Prints a Markdown table (success rates; key-state error in steps).  Needs the ``maniskill``
 extra.
@@ -46,6 +48,19 @@ def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
     end = np.array([d.length for d in demos])
     cols = [end if src == "end" else keys[src][:, i] for i, src in enumerate(sources)]
     return np.sort(np.stack(cols, 1), axis=1)  # key states are used in temporal order
+
+
+def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.ndarray:
+    """``"jitter:src,J"`` -> (N, K): ``src``'s key states, each moved by a uniform integer
+    in [-J, J] steps (seeded), kept in the demo (steps 1..length) and in temporal order."""
+    src, _, width = spec.removeprefix("jitter:").partition(",")
+    if keys.get(src) is None or not width.isdigit():
+        known = sorted(name for name, v in keys.items() if v is not None)
+        raise ValueError(f"{spec}: expected jitter:SOURCE,STEPS with SOURCE in {known}")
+    rng = np.random.default_rng(seed)
+    moved = keys[src] + rng.integers(-int(width), int(width) + 1, size=keys[src].shape)
+    length = np.array([d.length for d in demos])[:, None]
+    return np.sort(np.clip(moved, 1, length), axis=1)
 
 
 def main(argv=None):
@@ -88,6 +103,8 @@ def main(argv=None):
     for m in a.methods:
         if m.startswith("mix:"):
             keys[m] = mixed_key_states(m, keys, demos)
+        elif m.startswith("jitter:"):
+            keys[m] = jittered_key_states(m, keys, demos)
     seen, unseen = evaluation_seeds(demos, a.episodes)
     print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
           + (", subgoal as auxiliary target only" if a.aux_only else "")

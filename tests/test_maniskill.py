@@ -323,6 +323,22 @@ def test_bc_guidance_mixes_key_state_sources_per_concept():
         mixed_key_states("mix:plain,end", keys, demos)
 
 
+def test_bc_guidance_jitters_a_key_state_source():
+    from benchmarks.bc_guidance import jittered_key_states
+    demos = planted(8)
+    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
+    keys = {"plain": None, "oracle": oracle}
+    moved = jittered_key_states("jitter:oracle,3", keys, demos)
+    assert moved.shape == oracle.shape and (moved[:, 1:] >= moved[:, :-1]).all()
+    # sorting and clipping never move a key state further: still within 3 of the oracle's
+    assert (np.abs(moved - oracle) <= 3).all() and (moved != oracle).any()
+    assert (jittered_key_states("jitter:oracle,0", keys, demos) == oracle).all()
+    assert (jittered_key_states("jitter:oracle,3", keys, demos) == moved).all()  # seeded
+    for bad in ("jitter:plain,3", "jitter:oracle", "jitter:oracle,-1"):
+        with pytest.raises(ValueError, match="jitter:SOURCE,STEPS"):
+            jittered_key_states(bad, keys, demos)
+
+
 def test_load_demos_rejects_an_unknown_control_mode(tmp_path):
     from integrations.maniskill.convert import load_demos
     with pytest.raises(ValueError, match="control_mode"):

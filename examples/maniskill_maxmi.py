@@ -53,9 +53,9 @@ def parse(argv=None):
     p.add_argument("--contrast-gap", type=int, default=12,
                    help="maximise I(s_k; s_k-4) - I(s_k; s_k-gap), both estimators (see "
                         "discover_key_states; 0: the plain MaxMI objective I(s_k; s_k-4))")
-    p.add_argument("--mine-budget", type=float, default=2.0,
-                   help="MINE's wall-time budget as a multiple of ours (2 keeps the default run "
-                        "near 15 min; MINE's trace says when it first reached our error)")
+    p.add_argument("--mine-budget", type=float, default=1.0,
+                   help="MINE's wall-time budget as a multiple of ours (1: equal time; its trace "
+                        "also says when it first reached our error)")
     p.add_argument("--bc-epochs", type=int, default=60)
     p.add_argument("--bc-seeds", type=int, default=1,
                    help="BC trainings per method (seeds seed, seed+1, ...); success pools their episodes")

@@ -6,7 +6,8 @@
 Trains BC on the cached scripted demos (``examples/maniskill_maxmi.py`` fills the cache)
 plain and guided by key states from: ``oracle`` (the physical events read from the
 simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
-``SlicedMILoss``), ``random``, or a per-concept mix of sources such as ``mix:oracle,end``
+``SlicedMILoss``), ``mine`` (the same MaxMI discovery with a MINE critic trained alongside,
+a fixed number of steps so that it reproduces), ``random``, or a per-concept mix of sources such as ``mix:oracle,end``
 (concept k from the k-th source; ``end`` = the demo's last step), which tells which
 concept's placement a guidance gain comes from, or a source with per-demo noise such as
 ``jitter:oracle,4`` (each key state moved by a uniform integer in [-4, 4] steps), which
@@ -87,6 +88,8 @@ def main(argv=None):
                    help="infoatlas locator updates (the example uses 200)")
     p.add_argument("--contrast-gap", type=int, default=None,
                    help="infoatlas discovery: maximise I(s_k; s_k-4) - I(s_k; s_k-gap) (see discover_key_states)")
+    p.add_argument("--mine-steps", type=int, default=750,
+                   help="mine discovery: locator updates (~2.5 per second on 2 cores)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="demos")
@@ -100,6 +103,10 @@ def main(argv=None):
         keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False, seed=a.discovery_seed,
                                                 order=a.order, steps=a.ks_steps,
                                                 contrast_gap=a.contrast_gap).indices
+    if any("mine" in m for m in a.methods):  # same discovery settings, MINE as the estimator
+        keys["mine"] = discover_key_states(demos, len(spec.events), estimator="mine", progress=False,
+                                           seed=a.discovery_seed, order=a.order, steps=a.mine_steps,
+                                           contrast_gap=a.contrast_gap).indices
     for m in a.methods:
         if m.startswith("mix:"):
             keys[m] = mixed_key_states(m, keys, demos)

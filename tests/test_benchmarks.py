@@ -105,6 +105,7 @@ SAVED_BC = """# t
 | infoatlas | 18 | 60 | 0 | 5.7 | 0.90 | 0.20 | 1.0 |
 | plain | — | 60 | 1 | — | 0.70 | 0.10 | 1.0 |
 | infoatlas | 18 | 60 | 1 | 5.7 | 0.70 | 0.30 | 1.0 |
+| mine | 18 | 60 | 1 | 2.6 | 0.80 | 0.20 | 1.0 |
 
 ## `python -m benchmarks.bc_guidance --methods plain --chunk 1`
 
@@ -119,7 +120,8 @@ def test_bc_summary_pools_by_source_and_settings():
     runs = collect(SAVED_BC)
     # the chunk-1 section has other BC settings: left out; the discovery flag and error name the source
     assert runs == {"plain": {0: (0.8, 0.1), 1: (0.7, 0.1)},
-                    "infoatlas --contrast-gap 12 (5.7 steps)": {0: (0.9, 0.2), 1: (0.7, 0.3)}}
+                    "infoatlas --contrast-gap 12 (5.7 steps)": {0: (0.9, 0.2), 1: (0.7, 0.3)},
+                    "mine --contrast-gap 12 (2.6 steps)": {1: (0.8, 0.2)}}
     assert sign_test(8, 0) == pytest.approx(2 / 256)
     assert sign_test(0, 0) == 1.0 and sign_test(3, 3) == 1.0
     with pytest.raises(ValueError, match="saved twice"):  # a rerun that does not reproduce

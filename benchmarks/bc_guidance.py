@@ -7,11 +7,11 @@ Trains BC on the cached scripted demos (``examples/maniskill_maxmi.py`` fills th
 plain and guided by key states from: ``oracle`` (the physical events read from the
 simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
 ``SlicedMILoss``), ``mine`` (the same MaxMI discovery with a MINE critic trained alongside,
-a fixed number of steps so that it reproduces), ``random``, or a per-concept mix of sources such as ``mix:oracle,end``
-(concept k from the k-th source; ``end`` = the demo's last step), which tells which
-concept's placement a guidance gain comes from, or a source with per-demo noise such as
-``jitter:oracle,4`` (each key state moved by a uniform integer in [-4, 4] steps), which
-tells how exact key states must be for the gain.  Every setting is evaluated on the same env
+for a fixed number of steps so that it reproduces), ``random``, a per-concept mix of
+sources such as ``mix:oracle,end`` (concept k from the k-th source; ``end`` = the demo's
+last step), which tells which concept's placement a guidance gain comes from, or a source
+with per-demo noise such as ``jitter:oracle,4`` (each key state moved by a uniform integer
+in [-4, 4] steps), which tells how exact key states must be for the gain.  Every setting is evaluated on the same env
 seeds: the first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").
 Prints a Markdown table (success rates; key-state error in steps).  Needs the ``maniskill``
 extra.

@@ -11,8 +11,9 @@ for a fixed number of steps so that it reproduces), ``random``, a per-concept mi
 sources such as ``mix:oracle,end`` (concept k from the k-th source; ``end`` = the demo's
 last step), which tells which concept's placement a guidance gain comes from, or a source
 with per-demo noise such as ``jitter:oracle,4`` (each key state moved by a uniform integer
-in [-4, 4] steps), which tells how exact key states must be for the gain.  Every setting is evaluated on the same env
-seeds: the first ``--episodes`` demo seeds ("seen") and as many new seeds ("unseen").
+in [-4, 4] steps), which tells how exact key states must be for the gain.  Every setting is
+evaluated on the same env seeds: the first ``--episodes`` demo seeds ("seen") and as many
+new seeds ("unseen").
 Prints a Markdown table (success rates; key-state error in steps).  Needs the ``maniskill``
 extra.
 """
@@ -36,6 +37,11 @@ def oracle_key_states(demos, events) -> np.ndarray:
     return np.array([[min(d.events[e], d.length) for e in events] for d in demos])
 
 
+def _sources(keys: dict) -> list[str]:
+    """The key-state sources other specs can draw on (plain BC has none)."""
+    return sorted(name for name, v in keys.items() if v is not None)
+
+
 def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
     """``"mix:a,b,..."`` -> (N, K): concept k from source k (a method in ``keys`` or ``end``)."""
     sources = spec.removeprefix("mix:").split(",")
@@ -44,8 +50,7 @@ def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
         raise ValueError(f"{spec}: the task has {k} concepts, got {len(sources)} sources")
     unknown = [src for src in sources if src != "end" and keys.get(src) is None]
     if unknown:
-        known = sorted(name for name, v in keys.items() if v is not None)
-        raise ValueError(f"{spec}: no key states from {unknown}; use {known} or 'end'")
+        raise ValueError(f"{spec}: no key states from {unknown}; use {_sources(keys)} or 'end'")
     end = np.array([d.length for d in demos])
     cols = [end if src == "end" else keys[src][:, i] for i, src in enumerate(sources)]
     return np.sort(np.stack(cols, 1), axis=1)  # key states are used in temporal order
@@ -56,8 +61,7 @@ def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.nd
     in [-J, J] steps (seeded), kept in the demo (steps 1..length) and in temporal order."""
     src, _, width = spec.removeprefix("jitter:").partition(",")
     if keys.get(src) is None or not width.isdigit():
-        known = sorted(name for name, v in keys.items() if v is not None)
-        raise ValueError(f"{spec}: expected jitter:SOURCE,STEPS with SOURCE in {known}")
+        raise ValueError(f"{spec}: expected jitter:SOURCE,STEPS with SOURCE in {_sources(keys)}")
     rng = np.random.default_rng(seed)
     moved = keys[src] + rng.integers(-int(width), int(width) + 1, size=keys[src].shape)
     length = np.array([d.length for d in demos])[:, None]
@@ -99,14 +103,12 @@ def main(argv=None):
     demos = load_demos(a.task, a.demos, a.control_mode, cache_dir=a.cache, workers=a.workers, progress=False)
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
-    if any("infoatlas" in m for m in a.methods):
-        keys["infoatlas"] = discover_key_states(demos, len(spec.events), progress=False, seed=a.discovery_seed,
-                                                order=a.order, steps=a.ks_steps,
-                                                contrast_gap=a.contrast_gap).indices
-    if any("mine" in m for m in a.methods):  # same discovery settings, MINE as the estimator
-        keys["mine"] = discover_key_states(demos, len(spec.events), estimator="mine", progress=False,
-                                           seed=a.discovery_seed, order=a.order, steps=a.mine_steps,
-                                           contrast_gap=a.contrast_gap).indices
+    # both estimators with the same discovery settings, each for its own number of steps
+    discovery = dict(seed=a.discovery_seed, order=a.order, contrast_gap=a.contrast_gap, progress=False)
+    for estimator, steps in (("infoatlas", a.ks_steps), ("mine", a.mine_steps)):
+        if any(estimator in m for m in a.methods):
+            keys[estimator] = discover_key_states(demos, len(spec.events), estimator=estimator,
+                                                  steps=steps, **discovery).indices
     for m in a.methods:
         if m.startswith("mix:"):
             keys[m] = mixed_key_states(m, keys, demos)

@@ -27,6 +27,7 @@ SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
 DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps")  # change which key states
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
+DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced
 
 
 def sections(text: str):
@@ -44,7 +45,7 @@ def sections(text: str):
 def source_name(method: str, cmd: str, error: str) -> str:
     """Method plus, for discovered key states, the discovery flags of the command and the
     key-state error (steps), which tells apart key states of different code versions."""
-    if "infoatlas" not in method and "mine" not in method:
+    if not any(d in method for d in DISCOVERED):
         return method
     parts = [method]
     for flag in DISCOVERY_FLAGS:

@@ -92,6 +92,8 @@ def main(argv=None):
                    help="infoatlas locator updates (the example uses 200)")
     p.add_argument("--contrast-gap", type=int, default=None,
                    help="infoatlas discovery: maximise I(s_k; s_k-4) - I(s_k; s_k-gap) (see discover_key_states)")
+    p.add_argument("--restarts", type=int, default=5,
+                   help="locators trained side by side per discovery; key state = their median")
     p.add_argument("--mine-steps", type=int, default=750,
                    help="mine discovery: locator updates (~2.5 per second on 2 cores)")
     p.add_argument("--workers", type=int, default=2)
@@ -104,7 +106,8 @@ def main(argv=None):
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
     # both estimators with the same discovery settings, each for its own number of steps
-    discovery = dict(seed=a.discovery_seed, order=a.order, contrast_gap=a.contrast_gap, progress=False)
+    discovery = dict(seed=a.discovery_seed, order=a.order, contrast_gap=a.contrast_gap,
+                     restarts=a.restarts, progress=False)
     for estimator, steps in (("infoatlas", a.ks_steps), ("mine", a.mine_steps)):
         if any(estimator in m for m in a.methods):
             keys[estimator] = discover_key_states(demos, len(spec.events), estimator=estimator,

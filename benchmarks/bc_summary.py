@@ -25,7 +25,8 @@ from pathlib import Path
 
 SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
-DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps")  # change which key states
+DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts")  # change which key states
+FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5"}  # bc_guidance's defaults
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced
 
@@ -50,7 +51,7 @@ def source_name(method: str, cmd: str, error: str) -> str:
     parts = [method]
     for flag in DISCOVERY_FLAGS:
         m = re.search(rf"{flag} (\S+)", cmd)
-        if m and not (flag == "--discovery-seed" and m.group(1) == "0"):  # seed 0 is the default
+        if m and m.group(1) != FLAG_DEFAULTS.get(flag):  # a default value names nothing new
             parts.append(f"{flag} {m.group(1)}")
     return " ".join(parts + [f"({error} steps)"])
 

@@ -130,3 +130,11 @@ def test_bc_summary_pools_by_source_and_settings():
     fewer = SAVED_BC.replace("bc_guidance --methods plain infoatlas", "bc_guidance --demos 100 --methods plain infoatlas")
     assert collect(fewer) == {}
     assert collect(fewer, demos=100)["plain"] == {0: (0.8, 0.1), 1: (0.7, 0.1)}
+
+def test_bc_summary_names_sources_by_discovery_flags():
+    from benchmarks.bc_summary import source_name
+    cmd = "python -m benchmarks.bc_guidance --methods infoatlas --contrast-gap 12 --restarts {} --discovery-seed {}"
+    assert source_name("infoatlas", cmd.format(9, 0), "5.0") == "infoatlas --contrast-gap 12 --restarts 9 (5.0 steps)"
+    # default values name nothing: the same key states as a command without them
+    assert source_name("infoatlas", cmd.format(5, 0), "4.4") == "infoatlas --contrast-gap 12 (4.4 steps)"
+    assert source_name("oracle", cmd.format(9, 1), "0.0") == "oracle"

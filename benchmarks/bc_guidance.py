@@ -27,6 +27,7 @@ import torch
 
 from integrations.maniskill import get_task
 from integrations.maniskill.convert import load_demos
+from integrations.maniskill.demos import fingerprint
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
 from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
@@ -118,7 +119,7 @@ def main(argv=None):
         elif m.startswith("jitter:"):
             keys[m] = jittered_key_states(m, keys, demos)
     seen, unseen = evaluation_seeds(demos, a.episodes)
-    print(f"{a.task}: {len(demos)} demos, {a.episodes} episodes per split"
+    print(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
           + (", subgoal as auxiliary target only" if a.aux_only else "")
           + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}\n")
     print("| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |")

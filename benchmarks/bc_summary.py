@@ -32,15 +32,22 @@ DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run p
 
 
 def sections(text: str):
-    """Markdown -> [(command, [row cells])]: every ``## `command` `` heading and the table
-    rows under it."""
+    """Markdown -> [(command, demo set, [row cells])]: every ``## `command` `` heading, the
+    demo-set fingerprint its output names (None before bc_guidance printed one) and the
+    table rows under it."""
     out = []
     for block in re.split(r"^## ", text, flags=re.M)[1:]:
         cmd = re.match(r"`([^`]*)`", block)
+        demo_set = re.search(r" demos \(set ([0-9a-f]+)\)", block)
         rows = [[c.strip() for c in line.strip().strip("|").split("|")]
                 for line in block.splitlines() if line.startswith("| ") and not line.startswith("| method")]
-        out.append((cmd.group(1) if cmd else "", rows))
+        out.append((cmd.group(1) if cmd else "", demo_set.group(1) if demo_set else None, rows))
     return out
+
+
+def demo_sets(text: str, demos: int = DEFAULT_DEMOS) -> list[str | None]:
+    """The demo sets of the sections run with ``demos`` demos, in order of appearance."""
+    return list(dict.fromkeys(s for cmd, s, _ in sections(text) if demo_count(cmd) == demos))
 
 
 def source_name(method: str, cmd: str, error: str) -> str:
@@ -70,15 +77,18 @@ def demo_count(cmd: str) -> int:
     return int(m.group(1)) if m else DEFAULT_DEMOS
 
 
-def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS, demos: int = DEFAULT_DEMOS):
-    """{source: {bc seed: (seen, unseen)}} from the sections with these settings and demo
-    count; a seed run twice must give the same rates (the runs are deterministic), else
-    ValueError."""
+def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS, demos: int = DEFAULT_DEMOS,
+            demo_set: str | None = None):
+    """{source: {bc seed: (seen, unseen)}} from the sections with these settings, demo
+    count and demo set (None: the runs from before demo sets were fingerprinted); a seed run
+    twice must give the same rates (the runs are deterministic), else ValueError."""
     runs = defaultdict(dict)
-    for cmd, rows in sections(text):
+    for cmd, found_set, rows in sections(text):
         if not all(f" {s} " in f" {cmd} " for s in settings):  # whole flags: --chunk 8 is not --chunk 80
             continue
-        if demo_count(cmd) != demos:  # fewer demos is another experiment, never pooled with 300
+        # fewer demos is another experiment, never pooled with 300; so are regenerated demos,
+        # on which BC seed k trains a different policy
+        if demo_count(cmd) != demos or found_set != demo_set:
             continue
         for cells in rows:
             if len(cells) != 8 or cells[2] != epochs:
@@ -92,26 +102,15 @@ def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS, demos: int = DEF
     return runs
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="StackCube")
-    p.add_argument("--results", default="benchmarks/results/bc_guidance")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
-    p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
-    a = p.parse_args(argv)
-    runs = collect(Path(a.results, f"{a.task}.md").read_text(), demos=a.demos)
-    if "plain" not in runs:
-        raise SystemExit(f"no plain-BC rows with settings {SETTINGS} and --demos {a.demos} in {a.task}.md")
+def table(runs: dict, only_seeds=None) -> list[str]:
+    """Markdown rows: per source, the means over the BC seeds it shares with plain BC and
+    the paired comparisons with plain and random key states."""
     base = {b: runs[b] for b in ("plain", "random") if b in runs}
-    print(f"{a.task}: saved bc_guidance runs with {a.demos} demos, {' '.join(SETTINGS)}, {EPOCHS} epochs, "
-          "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
-          "paired: seeds where the source's success is above / equal / below the baseline's "
-          "(sign-test p)\n")
-    print("| key states | BC seeds | seen | unseen | plain seen / unseen | "
-          "vs plain, seen | vs plain, unseen | vs random, seen | vs random, unseen |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    out = ["| key states | BC seeds | seen | unseen | plain seen / unseen | "
+           "vs plain, seen | vs plain, unseen | vs random, seen | vs random, unseen |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for name, by_seed in runs.items():
-        seeds = sorted(s for s in by_seed if s in runs["plain"] and (a.seeds is None or s in a.seeds))
+        seeds = sorted(s for s in by_seed if s in runs["plain"] and (only_seeds is None or s in only_seeds))
         if not seeds:
             continue
         mean = lambda d, i: sum(d[s][i] for s in seeds) / len(seeds)
@@ -122,8 +121,31 @@ def main(argv=None):
                 w, l = sum(d > 1e-9 for d in pairs), sum(d < -1e-9 for d in pairs)
                 cells.append("—" if b == name or not pairs
                              else f"{w} / {len(pairs) - w - l} / {l} ({sign_test(w, l):.2f})")
-        print(f"| {name} | {','.join(map(str, seeds))} | {mean(by_seed, 0):.3f} | {mean(by_seed, 1):.3f} | "
-              f"{mean(runs['plain'], 0):.3f} / {mean(runs['plain'], 1):.3f} | " + " | ".join(cells) + " |")
+        out.append(f"| {name} | {','.join(map(str, seeds))} | {mean(by_seed, 0):.3f} | {mean(by_seed, 1):.3f} | "
+                   f"{mean(runs['plain'], 0):.3f} / {mean(runs['plain'], 1):.3f} | " + " | ".join(cells) + " |")
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="StackCube")
+    p.add_argument("--results", default="benchmarks/results/bc_guidance")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
+    p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
+    a = p.parse_args(argv)
+    text = Path(a.results, f"{a.task}.md").read_text()
+    found = [(s, collect(text, demos=a.demos, demo_set=s)) for s in demo_sets(text, a.demos)]
+    found = [(s, runs) for s, runs in found if "plain" in runs]
+    if not found:
+        raise SystemExit(f"no plain-BC rows with settings {SETTINGS} and --demos {a.demos} in {a.task}.md")
+    for demo_set, runs in found:
+        print(f"{a.task}: saved bc_guidance runs with {a.demos} demos ("
+              + (f"demo set {demo_set}" if demo_set else "demo sets not fingerprinted, before session 11")
+              + f"), {' '.join(SETTINGS)}, {EPOCHS} epochs, "
+              "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
+              "paired: seeds where the source's success is above / equal / below the baseline's "
+              "(sign-test p)\n")
+        print("\n".join(table(runs, a.seeds)) + "\n")
 
 
 if __name__ == "__main__":

@@ -278,6 +278,11 @@ def test_real_simulator_smoke(tmp_path, tiny):
     assert demos[0].states.shape[1] == 42 and demos[0].actions.shape[1] == 8
     again = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)  # from the cache
     assert all(np.array_equal(a.states, b.states) for a, b in zip(demos, again))
+    # a demo depends on its seed only, not on the seeds planned before it in the same worker
+    from integrations.maniskill.demos import fingerprint
+    alone = generate_demos("PickCube", 1, seed=demos[5].seed, cache_dir=tmp_path / "alone", progress=False)
+    assert np.array_equal(alone[0].actions, demos[5].actions)
+    assert fingerprint(again) == fingerprint(demos) != fingerprint(demos[1:])
     res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False)
     gain = discover_key_states(demos, 2, steps=3, model=tiny, contrast_gap=12, progress=False)  # the example's
     assert gain.indices.shape == res.indices.shape == (16, 2)
@@ -288,6 +293,8 @@ def test_real_simulator_smoke(tmp_path, tiny):
     from integrations.maniskill.convert import to_ee_delta
     ee = to_ee_delta("PickCube", demos[:3], cache_dir=tmp_path, progress=False)
     assert len(ee) == 3 and all(d.control_mode == "pd_ee_delta_pose" for d in ee)
+    ee_alone = to_ee_delta("PickCube", demos[2:3], cache_dir=tmp_path / "alone", progress=False)
+    assert np.array_equal(ee_alone[0].actions, ee[2].actions)
     for d, e in zip(demos, ee):
         assert e.actions.shape == (d.length, 7) and np.abs(e.actions).max() <= 1
         assert np.abs(e.states[:, :7] - d.states[:, :7]).max() < 0.02  # joints (rad)

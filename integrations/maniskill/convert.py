@@ -65,12 +65,12 @@ def convert_demo(task: str, env, demo: Demo) -> Demo | None:
 
 
 def _convert_seeds(job) -> None:
-    """Worker: convert and cache the given demos (one env per worker)."""
+    """Worker: convert and cache the given demos, a fresh env per demo (see ``_plan_seeds``)."""
     task, folder, demos = job
-    env = make_env(task, control_mode=EE_MODE, max_episode_steps=10 ** 4)
     for d in demos:
+        env = make_env(task, control_mode=EE_MODE, max_episode_steps=10 ** 4)
         save_demo(cache_path(folder, d.seed), convert_demo(task, env, d))
-    env.close()
+        env.close()
 
 
 def to_ee_delta(task: str, demos: list[Demo], *, cache_dir: str | Path = "demos", workers: int = 1,

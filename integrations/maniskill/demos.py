@@ -7,6 +7,7 @@ one ``.npz`` so an interrupted run resumes where it stopped.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -122,13 +123,26 @@ def load_demo(path: Path) -> Demo | None:
         return Demo(int(f["seed"]), f["states"], f["actions"], json.loads(str(f["events"])), mode)
 
 
+def fingerprint(demos) -> str:
+    """10 hex digits naming a demo set (sha256 of every demo's seed, states and actions):
+    results measured on demos with another fingerprint are not comparable seed by seed."""
+    h = hashlib.sha256()
+    for d in demos:
+        h.update(str(d.seed).encode())
+        h.update(np.ascontiguousarray(d.states, np.float32).tobytes())
+        h.update(np.ascontiguousarray(d.actions, np.float32).tobytes())
+    return h.hexdigest()[:10]
+
+
 def _plan_seeds(job) -> None:
-    """Worker: plan and cache the given seeds (one env per worker)."""
+    """Worker: plan and cache the given seeds.  A fresh env per seed: a reused env carries
+    state from the previous episode into the plan (differences ~1e-5 in the actions, seen on
+    ManiSkill 3.0.1), so a demo would depend on which seeds its worker planned before it."""
     task, folder, seeds = job
-    env = make_env(task)
     for s in seeds:
+        env = make_env(task)
         save_demo(cache_path(folder, s), _solve_one(task, env, s))
-    env.close()
+        env.close()
 
 
 def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path = "demos",

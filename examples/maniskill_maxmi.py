@@ -32,6 +32,7 @@ except ModuleNotFoundError:  # running from a source checkout without `pip insta
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from integrations.maniskill import TASKS, get_task
 from integrations.maniskill.convert import load_demos
+from integrations.maniskill.demos import fingerprint
 from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
                                              random_key_states)
@@ -122,7 +123,8 @@ def run_task(task: str, args, out: Path) -> dict:
     from integrations.maniskill.plots import plot_key_states, plot_key_state_time
     plot_key_states(task, demos, {"InfoAtlas": ours.indices, "MINE": mine.indices}, out / f"{task}_key_states.png")
     plot_key_state_time(task, demos, {"InfoAtlas": ours, "MINE": mine}, out / f"{task}_error_vs_time.png")
-    return {"task": task, "demos": len(demos), "episodes_per_split": args.episodes * args.bc_seeds, "bc_seeds": args.bc_seeds,
+    return {"task": task, "demos": len(demos), "demo_set": fingerprint(demos),
+            "episodes_per_split": args.episodes * args.bc_seeds, "bc_seeds": args.bc_seeds,
             "events": list(spec.events), "methods": rows,
             "discovery_seconds": {"InfoAtlas": round(ours.seconds, 1), "MINE": round(mine.seconds, 1)},
             "mine_seconds_to_reach_ours": reach, "minutes": round((time.time() - t0) / 60, 1)}
@@ -142,7 +144,7 @@ def to_markdown(results: list[dict]) -> str:
         s = r["mine_seconds_to_reach_ours"]
         return (f"after {s:.1f} s" if s is not None else
                 f"not within its {r['discovery_seconds']['MINE']} s budget")
-    notes = [f"- {r['task']}: {r['demos']} demos, {r['episodes_per_split']} episodes per split "
+    notes = [f"- {r['task']}: {r['demos']} demos (set {r.get('demo_set', '?')}), {r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"
              + "".join(f"; PPO residual stage {row['rl_seconds']:.0f} s, success in "

@@ -6,14 +6,16 @@
 
 Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
 its Markdown table), keeps the sections run with the given BC settings (default: the
-example's, end-effector deltas with 8-action chunks and subgoals from column 18) and number
-of demos (``--demos``; a command without it ran bc_guidance's default, 300), names
-each row's key-state source by its method plus the discovery flags of its command and the
-key-state error, which tells apart key states of different code versions (e.g.
-``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC seeds it has, the mean
-success seen / unseen over the seeds it shares with plain BC, and, seed by seed, how often
-it beats, ties or trails plain and random key states (per split; a sign test's two-sided p
-over the non-tied seeds).  Nothing is re-run: the numbers are the saved tables'.
+example's, end-effector deltas with 8-action chunks and subgoals from column 18), number
+of demos (``--demos``; a command without it ran bc_guidance's default, 300) and demo set
+(the fingerprint bc_guidance prints since session 11; one table per set, the earlier runs
+form one set), names each row's key-state source by its method plus the discovery flags of
+its command and the key-state error, which tells apart key states of different code
+versions (e.g. ``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC
+seeds it has, the mean success seen / unseen over the seeds it shares with plain BC, and,
+seed by seed, how often it beats, ties or trails plain and random key states (per split; a
+sign test's two-sided p over the non-tied seeds).  Nothing is re-run: the numbers are the
+saved tables'.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from pathlib import Path
 
 SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
-DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts")  # change which key states
+# the flags that change which key states a discovery returns
+DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts")
 FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5"}  # bc_guidance's defaults
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced

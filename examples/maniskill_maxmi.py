@@ -144,7 +144,8 @@ def to_markdown(results: list[dict]) -> str:
         s = r["mine_seconds_to_reach_ours"]
         return (f"after {s:.1f} s" if s is not None else
                 f"not within its {r['discovery_seconds']['MINE']} s budget")
-    notes = [f"- {r['task']}: {r['demos']} demos (set {r.get('demo_set', '?')}), {r['episodes_per_split']} episodes per split "
+    notes = [f"- {r['task']}: {r['demos']} demos (set {r.get('demo_set', '?')}), "
+             f"{r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"
              + "".join(f"; PPO residual stage {row['rl_seconds']:.0f} s, success in "

@@ -3,6 +3,7 @@
     python -m benchmarks.bc_summary --task StackCube
     python -m benchmarks.bc_summary --task PickCube --seeds 2 3 4 5 6 7 8 9
     python -m benchmarks.bc_summary --task PickCube --demos 100
+    python -m benchmarks.bc_summary --all    # rewrites summary.md: every task and demo count
 
 Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
 its Markdown table), keeps the sections run with the given BC settings (default: the
@@ -129,26 +130,56 @@ def table(runs: dict, only_seeds=None) -> list[str]:
     return out
 
 
+def report(text: str, task: str, demos: int = DEFAULT_DEMOS, seeds=None) -> str:
+    """The pooled tables of one task's saved runs with ``demos`` demos, one per demo set
+    that has plain-BC rows ('' if none has)."""
+    out = []
+    for demo_set in demo_sets(text, demos):
+        runs = collect(text, demos=demos, demo_set=demo_set)
+        if "plain" not in runs:
+            continue
+        out.append(f"{task}: saved bc_guidance runs with {demos} demos ("
+                   + (f"demo set {demo_set}" if demo_set else "demo sets not fingerprinted, before session 11")
+                   + f"), {' '.join(SETTINGS)}, {EPOCHS} epochs, "
+                   "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
+                   "paired: seeds where the source's success is above / equal / below the baseline's "
+                   "(sign-test p)\n\n" + "\n".join(table(runs, seeds)) + "\n")
+    return "\n".join(out)
+
+
+def summary(results: Path) -> str:
+    """summary.md: ``report`` for every task file (``<Task>.md``) and demo count in it."""
+    out = ["# Saved bc_guidance runs pooled over BC seeds\n",
+           "Written by `python -m benchmarks.bc_summary --all`, which reruns nothing: each table "
+           "is computed from the saved tables in this folder.\n"]
+    for path in sorted(results.glob("*.md")):
+        if "-" in path.stem or path.stem == "summary":  # e.g. PickCube-regenerated-demos: a record, not pooled
+            continue
+        text = path.read_text()
+        for demos in sorted({demo_count(cmd) for cmd, _, _ in sections(text)}, reverse=True):
+            body = report(text, path.stem, demos)
+            if body:
+                flag = "" if demos == DEFAULT_DEMOS else f" --demos {demos}"
+                out.append(f"## `python -m benchmarks.bc_summary --task {path.stem}{flag}`\n\n{body}")
+    return "\n".join(out)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="StackCube")
     p.add_argument("--results", default="benchmarks/results/bc_guidance")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
     p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
+    p.add_argument("--all", action="store_true", help="write summary.md for every task and demo count")
     a = p.parse_args(argv)
-    text = Path(a.results, f"{a.task}.md").read_text()
-    found = [(s, collect(text, demos=a.demos, demo_set=s)) for s in demo_sets(text, a.demos)]
-    found = [(s, runs) for s, runs in found if "plain" in runs]
-    if not found:
+    if a.all:
+        Path(a.results, "summary.md").write_text(summary(Path(a.results)))
+        print(f"wrote {Path(a.results, 'summary.md')}")
+        return
+    body = report(Path(a.results, f"{a.task}.md").read_text(), a.task, a.demos, a.seeds)
+    if not body:
         raise SystemExit(f"no plain-BC rows with settings {SETTINGS} and --demos {a.demos} in {a.task}.md")
-    for demo_set, runs in found:
-        print(f"{a.task}: saved bc_guidance runs with {a.demos} demos ("
-              + (f"demo set {demo_set}" if demo_set else "demo sets not fingerprinted, before session 11")
-              + f"), {' '.join(SETTINGS)}, {EPOCHS} epochs, "
-              "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
-              "paired: seeds where the source's success is above / equal / below the baseline's "
-              "(sign-test p)\n")
-        print("\n".join(table(runs, a.seeds)) + "\n")
+    print(body)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,24 @@ def test_bc_summary_pools_by_source_and_settings():
     assert collect(refit) == collect(SAVED_BC)  # no "saved twice" clash
     assert collect(refit, demo_set="0a1b2c3d4e")["plain"] == {0: (0.6, 0.1), 1: (0.7, 0.1)}
 
+
+def test_bc_summary_all_writes_every_task_and_demo_count(tmp_path):
+    from benchmarks.bc_summary import main
+    fewer = SAVED_BC.replace("bc_guidance --methods plain infoatlas", "bc_guidance --demos 100 --methods plain infoatlas")
+    (tmp_path / "PickCube.md").write_text(SAVED_BC + "\n" + fewer.split("# t\n")[1])
+    (tmp_path / "StackCube.md").write_text(fewer)
+    (tmp_path / "StackCube-record.md").write_text(SAVED_BC)  # a record, not pooled
+    main(["--all", "--results", str(tmp_path)])
+    text = (tmp_path / "summary.md").read_text()
+    heads = [line for line in text.splitlines() if line.startswith("## ")]
+    assert heads == ["## `python -m benchmarks.bc_summary --task PickCube`",
+                     "## `python -m benchmarks.bc_summary --task PickCube --demos 100`",
+                     "## `python -m benchmarks.bc_summary --task StackCube --demos 100`"]
+    # each section is what the single-task command prints
+    assert "| infoatlas --contrast-gap 12 (5.7 steps) | 0,1 | 0.800 | 0.250 | 0.750 / 0.100 |" in text
+    assert text.count("| plain | 0,1 |") == 3
+
+
 def test_bc_summary_names_sources_by_discovery_flags():
     from benchmarks.bc_summary import source_name
     cmd = "python -m benchmarks.bc_guidance --methods infoatlas --contrast-gap 12 --restarts {} --discovery-seed {}"

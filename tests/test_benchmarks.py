@@ -154,6 +154,9 @@ def test_bc_summary_all_writes_every_task_and_demo_count(tmp_path):
                      "## `python -m benchmarks.bc_summary --task PickCube --demos 100`",
                      "## `python -m benchmarks.bc_summary --task StackCube --demos 100`"]
     # each section is what the single-task command prints
+    from benchmarks.bc_summary import report
+    for task, demos in (("PickCube", 300), ("PickCube", 100), ("StackCube", 100)):
+        assert report((tmp_path / f"{task}.md").read_text(), task, demos) in text
     assert "| infoatlas --contrast-gap 12 (5.7 steps) | 0,1 | 0.800 | 0.250 | 0.750 / 0.100 |" in text
     assert text.count("| plain | 0,1 |") == 3
 

@@ -185,6 +185,11 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     Returns:
         :class:`KeyStateResult` with hard indices (median over restarts of the argmax of each
         concept's distribution).
+
+    Reproducibility: the result is deterministic for a seed *and* torch's thread count;
+    another thread count sums in another order, and the rounding differences can send a
+    restart to another event (StackCube, 100 demos, seed 0: 7.2 steps with one thread,
+    16.4 with two; ``benchmarks/results/maxmi_seeds/StackCube-100-threads.md``).
     """
     if estimator not in ("infoatlas", "mine"):
         raise ValueError(f"estimator must be 'infoatlas' or 'mine', got {estimator!r}")

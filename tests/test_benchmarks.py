@@ -142,7 +142,7 @@ def test_bc_summary_pools_by_source_and_settings():
 
 
 def test_bc_summary_all_writes_every_task_and_demo_count(tmp_path):
-    from benchmarks.bc_summary import main
+    from benchmarks.bc_summary import main, report
     fewer = SAVED_BC.replace("bc_guidance --methods plain infoatlas", "bc_guidance --demos 100 --methods plain infoatlas")
     (tmp_path / "PickCube.md").write_text(SAVED_BC + "\n" + fewer.split("# t\n")[1])
     (tmp_path / "StackCube.md").write_text(fewer)
@@ -154,7 +154,6 @@ def test_bc_summary_all_writes_every_task_and_demo_count(tmp_path):
                      "## `python -m benchmarks.bc_summary --task PickCube --demos 100`",
                      "## `python -m benchmarks.bc_summary --task StackCube --demos 100`"]
     # each section is what the single-task command prints
-    from benchmarks.bc_summary import report
     for task, demos in (("PickCube", 300), ("PickCube", 100), ("StackCube", 100)):
         assert report((tmp_path / f"{task}.md").read_text(), task, demos) in text
     assert "| infoatlas --contrast-gap 12 (5.7 steps) | 0,1 | 0.800 | 0.250 | 0.750 / 0.100 |" in text

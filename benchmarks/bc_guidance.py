@@ -14,13 +14,19 @@ with per-demo noise such as ``jitter:oracle,4`` (each key state moved by a unifo
 in [-4, 4] steps), which tells how exact key states must be for the gain.  Every setting is
 evaluated on the same env seeds: the first ``--episodes`` demo seeds ("seen") and as many
 new seeds ("unseen").
-Prints a Markdown table (success rates; key-state error in steps).  Needs the ``maniskill``
-extra.
+Prints a Markdown table (success rates; key-state error in steps); ``--save FILE`` also
+appends the run to FILE as a section ``bc_summary`` reads: the command (without ``--save``
+and ``--note``), a caption (``--note``, the commit, the date), the header line and the
+table.  Needs the ``maniskill`` extra.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,6 +75,30 @@ def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.nd
     return np.sort(np.clip(moved, 1, length), axis=1)
 
 
+def commit() -> str:
+    """The repo's commit, ``-dirty`` when the working tree has changes (``unknown`` outside git)."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def saved_section(argv: list[str], note: str | None, lines: list[str]) -> str:
+    """A run as a results-file section: ``## `command` ``, a caption, the printed lines."""
+    keep, skip = [], False
+    for arg in argv:  # the command as rerun: without where it was saved and its caption
+        if skip:
+            skip = False
+        elif arg in ("--save", "--note"):
+            skip = True
+        elif not arg.startswith(("--save=", "--note=")):
+            keep.append(arg)
+    caption = ", ".join(filter(None, [note, f"commit {commit()}", datetime.date.today().isoformat()]))
+    return "\n".join(["", f"## `python -m benchmarks.bc_guidance {' '.join(keep)}`", "", f"({caption})", "",
+                      *lines]) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PickCube")
@@ -100,7 +130,17 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="demos")
+    p.add_argument("--save", type=Path, default=None,
+                   help="append the run (command, caption, table) to this Markdown file at the end")
+    p.add_argument("--note", default=None, help="caption of the saved run (what it is for)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = p.parse_args(argv)
+    lines = []
+
+    def out(line: str = ""):
+        print(line, flush=True)
+        lines.append(line)
+
     torch.set_num_threads(a.threads)
     spec = get_task(a.task)
     demos = load_demos(a.task, a.demos, a.control_mode, cache_dir=a.cache, workers=a.workers, progress=False)
@@ -119,11 +159,12 @@ def main(argv=None):
         elif m.startswith("jitter:"):
             keys[m] = jittered_key_states(m, keys, demos)
     seen, unseen = evaluation_seeds(demos, a.episodes)
-    print(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
-          + (", subgoal as auxiliary target only" if a.aux_only else "")
-          + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}\n")
-    print("| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |")
-    print("|---|---|---|---|---|---|---|---|")
+    out(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
+        + (", subgoal as auxiliary target only" if a.aux_only else "")
+        + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}")
+    out()
+    out("| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |")
+    out("|---|---|---|---|---|---|---|---|")
     runs = [(m, g) for m in a.methods for g in ([0] if m == "plain" else a.goal_from)]
     for epochs in a.epochs:
         for seed in a.bc_seeds:
@@ -134,8 +175,11 @@ def main(argv=None):
                 ok = successes(a.task, trained, seen + unseen, max_steps=spec.max_steps,
                                workers=a.workers)
                 err = "—" if keys[m] is None else f"{key_state_error(demos, keys[m], spec.events)['mean']:.1f}"
-                print(f"| {m} | {g if keys[m] is not None else '—'} | {epochs} | {seed} | {err} | {np.mean(ok[:len(seen)]):.2f} | "
-                      f"{np.mean(ok[len(seen):]):.2f} | {(time.time() - t0) / 60:.1f} |", flush=True)
+                out(f"| {m} | {g if keys[m] is not None else '—'} | {epochs} | {seed} | {err} | {np.mean(ok[:len(seen)]):.2f} | "
+                    f"{np.mean(ok[len(seen):]):.2f} | {(time.time() - t0) / 60:.1f} |")
+    if a.save is not None:
+        with open(a.save, "a") as f:
+            f.write(saved_section(argv, a.note, lines))
 
 
 if __name__ == "__main__":

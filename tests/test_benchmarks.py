@@ -167,3 +167,23 @@ def test_bc_summary_names_sources_by_discovery_flags():
     # default values name nothing: the same key states as a command without them
     assert source_name("infoatlas", cmd.format(5, 0), "4.4") == "infoatlas --contrast-gap 12 (4.4 steps)"
     assert source_name("oracle", cmd.format(9, 1), "0.0") == "oracle"
+
+
+def test_bc_guidance_saved_section_is_what_bc_summary_reads():
+    from benchmarks.bc_guidance import saved_section
+    from benchmarks.bc_summary import collect, sections
+    argv = ["--task", "StackCube", "--methods", "plain", "infoatlas", "--save", "out.md", "--note", "why, in words",
+            "--goal-from", "18", "--control-mode", "pd_ee_delta_pose", "--chunk", "8", "--save=x.md"]
+    lines = ["StackCube: 2 demos (set 0a1b2c3d4e), 50 episodes per split", "",
+             "| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |",
+             "|---|---|---|---|---|---|---|---|",
+             "| plain | — | 60 | 0 | — | 0.80 | 0.10 | 1.0 |",
+             "| infoatlas | 18 | 60 | 0 | 5.7 | 0.90 | 0.20 | 1.0 |"]
+    text = saved_section(argv, "why, in words", lines)
+    # the command as rerun: where it was saved and its caption are not part of it
+    cmd, demo_set, rows = sections("# t\n" + text)[0]
+    assert cmd == ("python -m benchmarks.bc_guidance --task StackCube --methods plain infoatlas --goal-from 18 "
+                   "--control-mode pd_ee_delta_pose --chunk 8")
+    assert demo_set == "0a1b2c3d4e" and len(rows) == 2
+    assert "\n(why, in words, commit " in text
+    assert collect(text, demo_set="0a1b2c3d4e") == {"plain": {0: (0.8, 0.1)}, "infoatlas (5.7 steps)": {0: (0.9, 0.2)}}

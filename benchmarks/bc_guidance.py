@@ -11,7 +11,10 @@ for a fixed number of steps so that it reproduces), ``random``, a per-concept mi
 sources such as ``mix:oracle,end`` (concept k from the k-th source; ``end`` = the demo's
 last step), which tells which concept's placement a guidance gain comes from, or a source
 with per-demo noise such as ``jitter:oracle,4`` (each key state moved by a uniform integer
-in [-4, 4] steps), which tells how exact key states must be for the gain.  Every setting is
+in [-4, 4] steps), which tells how exact key states must be for the gain, or a source with
+every demo's concept k moved by the k-th signed step count, such as ``shift:oracle,-1,0``
+(clipped to the demo: a large shift stops at its last state), which tells whether a
+consistent offset of a concept costs the gain.  Every setting is
 evaluated on the same env seeds: the first ``--episodes`` demo seeds ("seen") and as many
 new seeds ("unseen").
 Prints a Markdown table (success rates; key-state error in steps); ``--save FILE`` also
@@ -99,6 +102,18 @@ def saved_section(argv: list[str], note: str | None, lines: list[str]) -> str:
                       *lines]) + "\n"
 
 
+def shifted_key_states(spec: str, keys: dict, demos) -> np.ndarray:
+    """``"shift:src,d1,...,dK"`` -> (N, K): ``src``'s concept k moved by d_k steps in every
+    demo, kept in the demo (steps 1..length) and in temporal order."""
+    src, *steps = spec.removeprefix("shift:").split(",")
+    if keys.get(src) is None or not steps or not all(st.lstrip("+-").isdigit() for st in steps):
+        raise ValueError(f"{spec}: expected shift:SOURCE,STEPS1,...,STEPSK with SOURCE in {_sources(keys)}")
+    if len(steps) != keys[src].shape[1]:
+        raise ValueError(f"{spec}: the task has {keys[src].shape[1]} concepts, got {len(steps)} shifts")
+    length = np.array([d.length for d in demos])[:, None]
+    return np.sort(np.clip(keys[src] + np.array([int(st) for st in steps]), 1, length), axis=1)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PickCube")
@@ -158,6 +173,8 @@ def main(argv=None):
             keys[m] = mixed_key_states(m, keys, demos)
         elif m.startswith("jitter:"):
             keys[m] = jittered_key_states(m, keys, demos)
+        elif m.startswith("shift:"):
+            keys[m] = shifted_key_states(m, keys, demos)
     seen, unseen = evaluation_seeds(demos, a.episodes)
     out(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
         + (", subgoal as auxiliary target only" if a.aux_only else "")

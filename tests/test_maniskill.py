@@ -346,6 +346,22 @@ def test_bc_guidance_jitters_a_key_state_source():
             jittered_key_states(bad, keys, demos)
 
 
+def test_bc_guidance_shifts_a_key_state_source_per_concept():
+    from benchmarks.bc_guidance import shifted_key_states
+    demos = planted(4)
+    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
+    keys = {"plain": None, "oracle": oracle}
+    assert (shifted_key_states("shift:oracle,-1,0", keys, demos) == oracle - [1, 0]).all()
+    # past the end: the demo's last state, as mix:...,end gives it
+    assert shifted_key_states("shift:oracle,0,+999", keys, demos)[:, 1].tolist() == [d.length for d in demos]
+    assert (shifted_key_states("shift:oracle,+3,-3", keys, demos) == np.sort(oracle + [3, -3], axis=1)).all()
+    for bad in ("shift:plain,1,1", "shift:oracle", "shift:oracle,a,1"):
+        with pytest.raises(ValueError, match="shift:SOURCE"):
+            shifted_key_states(bad, keys, demos)
+    with pytest.raises(ValueError, match="2 concepts, got 1"):
+        shifted_key_states("shift:oracle,1", keys, demos)
+
+
 def test_load_demos_rejects_an_unknown_control_mode(tmp_path):
     from integrations.maniskill.convert import load_demos
     with pytest.raises(ValueError, match="control_mode"):

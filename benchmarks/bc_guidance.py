@@ -87,8 +87,9 @@ def commit() -> str:
         return "unknown"
 
 
-def saved_section(argv: list[str], note: str | None, lines: list[str]) -> str:
-    """A run as a results-file section: ``## `command` ``, a caption, the printed lines."""
+def saved_section(argv: list[str], note: str | None, lines: list[str], version: str) -> str:
+    """A run as a results-file section: ``## `command` ``, a caption (``note``, the commit
+    ``version`` it ran at, the date), the printed lines."""
     keep, skip = [], False
     for arg in argv:  # the command as rerun: without where it was saved and its caption
         if skip:
@@ -97,7 +98,7 @@ def saved_section(argv: list[str], note: str | None, lines: list[str]) -> str:
             skip = True
         elif not arg.startswith(("--save=", "--note=")):
             keep.append(arg)
-    caption = ", ".join(filter(None, [note, f"commit {commit()}", datetime.date.today().isoformat()]))
+    caption = ", ".join(filter(None, [note, f"commit {version}", datetime.date.today().isoformat()]))
     return "\n".join(["", f"## `python -m benchmarks.bc_guidance {' '.join(keep)}`", "", f"({caption})", "",
                       *lines]) + "\n"
 
@@ -150,7 +151,7 @@ def main(argv=None):
     p.add_argument("--note", default=None, help="caption of the saved run (what it is for)")
     argv = sys.argv[1:] if argv is None else list(argv)
     a = p.parse_args(argv)
-    lines = []
+    lines, version = [], commit()  # the code as it is when the run starts
 
     def out(line: str = ""):
         print(line, flush=True)
@@ -196,7 +197,7 @@ def main(argv=None):
                     f"{np.mean(ok[len(seen):]):.2f} | {(time.time() - t0) / 60:.1f} |")
     if a.save is not None:
         with open(a.save, "a") as f:
-            f.write(saved_section(argv, a.note, lines))
+            f.write(saved_section(argv, a.note, lines, version))
 
 
 if __name__ == "__main__":

@@ -179,11 +179,11 @@ def test_bc_guidance_saved_section_is_what_bc_summary_reads():
              "|---|---|---|---|---|---|---|---|",
              "| plain | — | 60 | 0 | — | 0.80 | 0.10 | 1.0 |",
              "| infoatlas | 18 | 60 | 0 | 5.7 | 0.90 | 0.20 | 1.0 |"]
-    text = saved_section(argv, "why, in words", lines)
+    text = saved_section(argv, "why, in words", lines, "b762b3f")
     # the command as rerun: where it was saved and its caption are not part of it
     cmd, demo_set, rows = sections("# t\n" + text)[0]
     assert cmd == ("python -m benchmarks.bc_guidance --task StackCube --methods plain infoatlas --goal-from 18 "
                    "--control-mode pd_ee_delta_pose --chunk 8")
     assert demo_set == "0a1b2c3d4e" and len(rows) == 2
-    assert "\n(why, in words, commit " in text
+    assert "\n(why, in words, commit b762b3f, 20" in text
     assert collect(text, demo_set="0a1b2c3d4e") == {"plain": {0: (0.8, 0.1)}, "infoatlas (5.7 steps)": {0: (0.9, 0.2)}}

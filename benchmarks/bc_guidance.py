@@ -14,7 +14,9 @@ with per-demo noise such as ``jitter:oracle,4`` (each key state moved by a unifo
 in [-4, 4] steps), which tells how exact key states must be for the gain, or a source with
 every demo's concept k moved by the k-th signed step count, such as ``shift:oracle,-1,0``
 (clipped to the demo: a large shift stops at its last state), which tells whether a
-consistent offset of a concept costs the gain.  Every setting is
+consistent offset of a concept costs the gain, or ``swap:src,other,i,j,...`` (``src``'s key
+states with those of demos i, j, ... from ``other``), which tells how much a few demos'
+key states weigh.  Every setting is
 evaluated on the same env seeds: the first ``--episodes`` demo seeds ("seen") and as many
 new seeds ("unseen").
 Prints a Markdown table (success rates; key-state error in steps); ``--save FILE`` also
@@ -78,6 +80,20 @@ def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.nd
     return np.sort(np.clip(moved, 1, length), axis=1)
 
 
+def swapped_key_states(spec: str, keys: dict) -> np.ndarray:
+    """``"swap:src,other,i,j,..."`` -> (N, K): ``src``'s key states, those of demos i, j, ...
+    (indices into the demo list) from ``other``."""
+    src, other, *demos = spec.removeprefix("swap:").split(",")
+    if keys.get(src) is None or keys.get(other) is None or not demos or not all(i.isdigit() for i in demos):
+        raise ValueError(f"{spec}: expected swap:SOURCE,OTHER,DEMO,... with sources in {_sources(keys)}")
+    rows = [int(i) for i in demos]
+    if max(rows) >= len(keys[src]):
+        raise ValueError(f"{spec}: demo index {max(rows)} out of range (there are {len(keys[src])})")
+    out = keys[src].copy()
+    out[rows] = keys[other][rows]
+    return out
+
+
 def commit() -> str:
     """The repo's commit, ``-dirty`` when the working tree has changes (``unknown`` outside git)."""
     try:
@@ -127,6 +143,8 @@ def main(argv=None):
                    help="first state column of the subgoal (18: skip the Panda's qpos, qvel)")
     p.add_argument("--noise", type=float, default=0.05, help="BC input-noise std (normalised)")
     p.add_argument("--chunk", type=int, default=1, help="actions predicted per query (ACT-style)")
+    p.add_argument("--goal-loss", default="mse", choices=["mse", "huber"],
+                   help="subgoal regression loss of guided BC (see train_bc)")
     p.add_argument("--aux-only", action="store_true",
                    help="subgoal as an auxiliary target only, not an input of the action head")
     p.add_argument("--control-mode", default="pd_joint_pos",
@@ -176,10 +194,13 @@ def main(argv=None):
             keys[m] = jittered_key_states(m, keys, demos)
         elif m.startswith("shift:"):
             keys[m] = shifted_key_states(m, keys, demos)
+        elif m.startswith("swap:"):
+            keys[m] = swapped_key_states(m, keys)
     seen, unseen = evaluation_seeds(demos, a.episodes)
     out(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
         + (", subgoal as auxiliary target only" if a.aux_only else "")
-        + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}")
+        + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}"
+        + (f", subgoal loss {a.goal_loss}" if a.goal_loss != "mse" else ""))
     out()
     out("| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |")
     out("|---|---|---|---|---|---|---|---|")
@@ -189,7 +210,8 @@ def main(argv=None):
             for m, g in runs:
                 t0 = time.time()
                 trained = train_bc(demos, keys[m], epochs=epochs, seed=seed, goal_from=g,
-                                   condition=not a.aux_only, noise=a.noise, chunk=a.chunk, progress=False)
+                                   condition=not a.aux_only, noise=a.noise, chunk=a.chunk,
+                                   goal_loss=a.goal_loss, progress=False)
                 ok = successes(a.task, trained, seen + unseen, max_steps=spec.max_steps,
                                workers=a.workers)
                 err = "—" if keys[m] is None else f"{key_state_error(demos, keys[m], spec.events)['mean']:.1f}"

@@ -10,9 +10,10 @@ its Markdown table), keeps the sections run with the given BC settings (default:
 example's, end-effector deltas with 8-action chunks and subgoals from column 18), number
 of demos (``--demos``; a command without it ran bc_guidance's default, 300) and demo set
 (the fingerprint bc_guidance prints since session 11; one table per set, the earlier runs
-form one set), names each row's key-state source by its method plus the discovery flags of
-its command and the key-state error, which tells apart key states of different code
-versions (e.g. ``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC
+form one set), names each row's key-state source by its method plus the guided-BC flags of
+its command (``--goal-loss huber``) and, for discovered key states, the discovery flags and
+the key-state error, which tells apart key states of different code versions (e.g.
+``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC
 seeds it has, the mean success seen / unseen over the seeds it shares with plain BC, and,
 seed by seed, how often it beats, ties or trails plain and random key states (per split; a
 sign test's two-sided p over the non-tied seeds).  Nothing is re-run: the numbers are the
@@ -30,7 +31,8 @@ SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
 # the flags that change which key states a discovery returns
 DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts")
-FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5"}  # bc_guidance's defaults
+FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5", "--goal-loss": "mse"}  # bc_guidance's defaults
+GUIDED_FLAGS = ("--goal-loss",)  # flags that change how any key states guide BC (plain BC has none)
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced
 
@@ -55,16 +57,18 @@ def demo_sets(text: str, demos: int = DEFAULT_DEMOS) -> list[str | None]:
 
 
 def source_name(method: str, cmd: str, error: str) -> str:
-    """Method plus, for discovered key states, the discovery flags of the command and the
+    """Method plus, for guided BC, the command's non-default guided-BC flags (e.g.
+    ``--goal-loss huber``) and, for discovered key states, its discovery flags and the
     key-state error (steps), which tells apart key states of different code versions."""
-    if not any(d in method for d in DISCOVERED):
+    if method == "plain":
         return method
+    discovered = any(d in method for d in DISCOVERED)
     parts = [method]
-    for flag in DISCOVERY_FLAGS:
+    for flag in GUIDED_FLAGS + (DISCOVERY_FLAGS if discovered else ()):
         m = re.search(rf"{flag} (\S+)", cmd)
         if m and m.group(1) != FLAG_DEFAULTS.get(flag):  # a default value names nothing new
             parts.append(f"{flag} {m.group(1)}")
-    return " ".join(parts + [f"({error} steps)"])
+    return " ".join(parts + ([f"({error} steps)"] if discovered else []))
 
 
 def sign_test(wins: int, losses: int) -> float:

@@ -167,6 +167,12 @@ def test_bc_summary_names_sources_by_discovery_flags():
     # default values name nothing: the same key states as a command without them
     assert source_name("infoatlas", cmd.format(5, 0), "4.4") == "infoatlas --contrast-gap 12 (4.4 steps)"
     assert source_name("oracle", cmd.format(9, 1), "0.0") == "oracle"
+    # a guided-BC flag names every guided source, discovered or not, but not plain BC
+    huber = cmd.format(5, 0) + " --goal-loss huber"
+    assert source_name("oracle", huber, "0.0") == "oracle --goal-loss huber"
+    assert source_name("infoatlas", huber, "4.4") == "infoatlas --goal-loss huber --contrast-gap 12 (4.4 steps)"
+    assert source_name("plain", huber, "—") == "plain"
+    assert source_name("oracle", cmd.format(5, 0) + " --goal-loss mse", "0.0") == "oracle"
 
 
 def test_bc_guidance_saved_section_is_what_bc_summary_reads():

@@ -208,6 +208,29 @@ def test_bc_fits_synthetic_demos(guided, goal_from, condition, chunk):
         assert goal.shape == (len(s), 12 - goal_from)
 
 
+def test_huber_subgoal_loss_resists_one_far_off_key_state():
+    demos = planted(16, dim=12)
+    for d in demos:
+        d.actions = d.states[:-1, :8] * 0.5 + 1.0
+        d.states[d.events["key"]] = 1.0  # every demo's key state is the same point
+    keys = np.array([[d.events["key"]] for d in demos])
+    keys[0] = demos[0].length  # one demo's key state is its last state, far from the others'
+    demos[0].states[-1] = 30.0
+    errs = {}
+    for loss in ("mse", "huber"):
+        policy, sn, an = train_bc(demos, keys, epochs=60, noise=0.0, goal_loss=loss, progress=False)
+        errs[loss] = []
+        for d in demos[1:]:  # subgoal error on the clean demos, before their key state
+            s = sn(d.states[:d.events["key"]])
+            with torch.no_grad():
+                goal = policy(torch.as_tensor(s, dtype=torch.float32))[1].numpy()
+            errs[loss].append(np.abs(goal - (sn(np.ones_like(d.states[:1])) - s)).mean())
+    # measured 1.43 (MSE) vs 0.31 (Huber)
+    assert np.mean(errs["huber"]) < 0.5 * np.mean(errs["mse"])
+    with pytest.raises(ValueError, match="goal_loss"):
+        train_bc(demos, keys, epochs=1, goal_loss="l1", progress=False)
+
+
 def test_chunk_targets_and_bad_bc_inputs():
     demos = planted(16, dim=12)
     for d in demos:  # ee-delta demos: actions used as they are, so targets are easy to read
@@ -360,6 +383,22 @@ def test_bc_guidance_shifts_a_key_state_source_per_concept():
             shifted_key_states(bad, keys, demos)
     with pytest.raises(ValueError, match="2 concepts, got 1"):
         shifted_key_states("shift:oracle,1", keys, demos)
+
+
+def test_bc_guidance_swaps_single_demos_key_states():
+    from benchmarks.bc_guidance import swapped_key_states
+    demos = planted(4)
+    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
+    other = oracle + 5
+    keys = {"plain": None, "oracle": oracle, "infoatlas": other}
+    out = swapped_key_states("swap:oracle,infoatlas,1,3", keys)
+    assert (out[[0, 2]] == oracle[[0, 2]]).all() and (out[[1, 3]] == other[[1, 3]]).all()
+    assert (keys["oracle"] == oracle).all()  # the source itself is left as it was
+    for bad in ("swap:oracle,plain,1", "swap:oracle,infoatlas", "swap:oracle,infoatlas,x"):
+        with pytest.raises(ValueError, match="swap:SOURCE,OTHER"):
+            swapped_key_states(bad, keys)
+    with pytest.raises(ValueError, match="out of range"):
+        swapped_key_states("swap:oracle,infoatlas,4", keys)
 
 
 def test_load_demos_rejects_an_unknown_control_mode(tmp_path):

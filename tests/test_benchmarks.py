@@ -172,6 +172,7 @@ def test_bc_summary_names_sources_by_discovery_flags():
     assert source_name("oracle", huber, "0.0") == "oracle --goal-loss huber"
     assert source_name("infoatlas", huber, "4.4") == "infoatlas --goal-loss huber --contrast-gap 12 (4.4 steps)"
     assert source_name("plain", huber, "—") == "plain"
+    assert source_name("infoatlas", cmd.format(5, 0) + " --vote agree", "1.1") == "infoatlas --contrast-gap 12 --vote agree (1.1 steps)"
     assert source_name("oracle", cmd.format(5, 0) + " --goal-loss mse", "0.0") == "oracle"
 
 

@@ -118,6 +118,24 @@ def test_consensus_is_the_median_restart_and_keeps_order():
     assert med.shape == (30, 3) and (med[:, 1:] >= med[:, :-1]).all()
 
 
+def test_agreeing_consensus_follows_the_restarts_that_agree():
+    from integrations.maniskill.keystates import agreeing_consensus
+    g = torch.Generator().manual_seed(0)
+    event = torch.randint(20, 40, (30,), generator=g)  # (N,) an event step per demo
+    late = event + 40 + torch.randint(-6, 7, (2, 30), generator=g)  # two restarts near a later event
+    locked = event + torch.tensor([[0], [1]])  # two restarts on the event (one a step late)
+    scattered = torch.randint(0, 100, (1, 30), generator=g)
+    first = torch.cat([late, locked, scattered])  # (R=5, N): 3 of 5 miss the event
+    second = event + 60 + torch.zeros(5, 1, dtype=torch.long)  # every restart agrees
+    idx = torch.stack([first, second], dim=-1)  # (R, N, K)
+    assert (consensus(idx)[:, 0] - event).abs().float().mean() > 5  # the median mixes them
+    agreed = agreeing_consensus(idx)
+    assert agreed[:, 0].tolist() == event.tolist()  # the lower median of the two locked ones
+    assert agreed[:, 1].tolist() == (event + 60).tolist()
+    assert (agreed[:, 1:] >= agreed[:, :-1]).all()
+    assert torch.equal(agreeing_consensus(idx[:2]), consensus(idx[:2]))  # two restarts: the median
+
+
 def test_restarts_train_side_by_side(tiny):
     demos = planted(20)
     res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3)
@@ -128,6 +146,11 @@ def test_restarts_train_side_by_side(tiny):
     assert one.probs.shape[0] == 1 and np.array_equal(one.indices, one.probs[0].argmax(-1))
     with pytest.raises(ValueError, match="restarts"):
         discover_key_states(demos, 2, model=tiny, restarts=0)
+    with pytest.raises(ValueError, match="vote"):
+        discover_key_states(demos, 2, model=tiny, vote="mean")
+    agreed = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3, vote="agree")
+    from integrations.maniskill.keystates import agreeing_consensus
+    assert np.array_equal(agreed.indices, agreeing_consensus(torch.as_tensor(agreed.probs.argmax(-1))).numpy())
 
 
 def test_first_reach():

@@ -128,6 +128,27 @@ def consensus(indices: torch.Tensor) -> torch.Tensor:
     return indices.sort(dim=0).values[(indices.shape[0] - 1) // 2]
 
 
+def agreeing_consensus(indices: torch.Tensor, within: float = 3.0) -> torch.Tensor:
+    """Per concept, the median over the restarts that agree: (R, N, K) -> (N, K).  The two
+    restarts whose key states are closest (mean |difference| over demos, in steps) and every
+    restart at most ``within`` steps further from both; the result is sorted per demo
+    (concepts may draw on different restarts).  Why: a restart that locks onto an event puts
+    its key state at the same offset from it in every demo, so two locked restarts agree
+    closely, while restarts that miss it scatter or lock onto other events; when those are
+    the majority (StackCube, 100 demos: 3 of 5), the plain median returns their mixture."""
+    r = indices.shape[0]
+    if r < 3:
+        return consensus(indices)  # no majority to outvote: the median is all there is
+    out = []
+    for track in rearrange(indices, "r n k -> k r n").float():  # (R, N) per concept
+        dist = (track[:, None] - track[None]).abs().mean(-1)  # (R, R)
+        pair = dist + torch.diag(torch.full((r,), float("inf")))
+        a, b = divmod(int(pair.argmin()), r)
+        keep = torch.maximum(dist[:, a], dist[:, b]) <= dist[a, b] + within
+        out.append(consensus(indices[keep][..., len(out)]))  # (N,)
+    return torch.stack(out, dim=-1).sort(dim=-1).values
+
+
 def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas", steps: int = 300,
                         dt: int = 4, lr: float = 3e-3, num_slices: int = 16, inner_steps: int = 5,
                         order_weight: float = 5.0, entropy_weight: float = 0.05, overlap_weight: float = 2.0,
@@ -135,7 +156,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         order_gap: float | None = None,
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
-                        mi_from: int = 0, restarts: int = 5, seed: int = 0,
+                        mi_from: int = 0, restarts: int = 5, vote: str = "median", seed: int = 0,
                         progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -181,6 +202,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             their argmaxes (see :func:`consensus`).  The objective cannot tell a locked
             restart from one whose concept scattered over the demo (both score high MI), but
             the restarts that lock agree with each other.
+        vote: ``"median"`` (:func:`consensus`) or ``"agree"`` (:func:`agreeing_consensus`:
+            the median over the restarts that agree most, for when most restarts miss).
 
     Returns:
         :class:`KeyStateResult` with hard indices (median over restarts of the argmax of each
@@ -202,6 +225,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         raise ValueError(f"order_gap is a fraction of the demo, in [0, 1); got {order_gap}")
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
+    if vote not in ("median", "agree"):
+        raise ValueError(f"vote must be 'median' or 'agree', got {vote!r}")
+    combine = consensus if vote == "median" else agreeing_consensus
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     states, mask = pad_trajectories(demos)
@@ -218,7 +244,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         return torch.cat([loc(s, m, temperature) for loc in locators], dim=1)
 
     def hard(logp):  # (b, R*K, T) -> (b, K) consensus indices
-        return consensus(rearrange(logp.argmax(-1), "b (r k) -> r b k", r=restarts))
+        return combine(rearrange(logp.argmax(-1), "b (r k) -> r b k", r=restarts))
 
     opt = torch.optim.Adam(locators.parameters(), lr=lr)
     if estimator == "infoatlas":

@@ -161,6 +161,8 @@ def main(argv=None):
                    help="locators trained side by side per discovery; key state = their median")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine (see discover_key_states)")
+    p.add_argument("--guard", type=float, default=None,
+                   help="re-place key states this many MADs off their concept's phase (see phase_guard)")
     p.add_argument("--mine-steps", type=int, default=750,
                    help="mine discovery: locator updates (~2.5 per second on 2 cores)")
     p.add_argument("--workers", type=int, default=2)
@@ -184,7 +186,7 @@ def main(argv=None):
             "random": random_key_states(demos, len(spec.events))}
     # both estimators with the same discovery settings, each for its own number of steps
     discovery = dict(seed=a.discovery_seed, order=a.order, contrast_gap=a.contrast_gap,
-                     restarts=a.restarts, vote=a.vote, progress=False)
+                     restarts=a.restarts, vote=a.vote, guard=a.guard, progress=False)
     for estimator, steps in (("infoatlas", a.ks_steps), ("mine", a.mine_steps)):
         if any(estimator in m for m in a.methods):
             keys[estimator] = discover_key_states(demos, len(spec.events), estimator=estimator,

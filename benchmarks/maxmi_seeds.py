@@ -46,6 +46,8 @@ def main(argv=None):
                    help="locators trained side by side; key state = their median (see discover_key_states)")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine (see discover_key_states)")
+    p.add_argument("--guard", type=float, default=None,
+                   help="re-place key states this many MADs off their concept's phase (see phase_guard)")
     p.add_argument("--num-slices", type=int, default=16,
                    help="random projections per MI term (SlicedMILoss num_slices)")
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
@@ -64,7 +66,7 @@ def main(argv=None):
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
                                 order=args.order, order_gap=args.order_gap, restarts=args.restarts,
-                                num_slices=args.num_slices, vote=args.vote)
+                                num_slices=args.num_slices, vote=args.vote, guard=args.guard)
         e = key_state_error(demos, r.indices, events)
         e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "

@@ -136,6 +136,23 @@ def test_agreeing_consensus_follows_the_restarts_that_agree():
     assert torch.equal(agreeing_consensus(idx[:2]), consensus(idx[:2]))  # two restarts: the median
 
 
+def test_phase_guard_moves_only_key_states_at_an_outlying_phase():
+    from integrations.maniskill.keystates import phase_guard
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(90, 111, 40)  # (N,) last state index per demo
+    grasp = np.round(lengths * rng.uniform(0.42, 0.48, 40)).astype(int)
+    idx = np.stack([grasp, lengths], 1)  # (N, K=2): concept 2 at the demo's end
+    idx[7, 0] = lengths[7] - 6  # a look-alike event near the end
+    probs = np.zeros((40, 2, 111))
+    probs[7, 0, lengths[7] - 6] = 0.6  # the wrong peak is the strongest ...
+    probs[7, 0, grasp[7] - 1] = 0.3  # ... a weaker one sits at the concept's usual phase
+    out = phase_guard(idx, probs, lengths, 4.0)
+    assert out[7].tolist() == [grasp[7] - 1, lengths[7]]
+    keep = np.arange(40) != 7
+    assert (out[keep] == idx[keep]).all()  # every other key state stays
+    assert (out[:, 1:] >= out[:, :-1]).all()
+
+
 def test_restarts_train_side_by_side(tiny):
     demos = planted(20)
     res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3)
@@ -148,6 +165,12 @@ def test_restarts_train_side_by_side(tiny):
         discover_key_states(demos, 2, model=tiny, restarts=0)
     with pytest.raises(ValueError, match="vote"):
         discover_key_states(demos, 2, model=tiny, vote="mean")
+    with pytest.raises(ValueError, match="guard"):
+        discover_key_states(demos, 2, model=tiny, guard=0)
+    guarded = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3, guard=4.0)
+    from integrations.maniskill.keystates import phase_guard
+    lengths = np.array([d.length for d in demos])
+    assert np.array_equal(guarded.indices, phase_guard(res.indices, res.probs.mean(0), lengths, 4.0))
     agreed = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3, vote="agree")
     from integrations.maniskill.keystates import agreeing_consensus
     assert np.array_equal(agreed.indices, agreeing_consensus(torch.as_tensor(agreed.probs.argmax(-1))).numpy())

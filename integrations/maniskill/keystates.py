@@ -110,9 +110,31 @@ class KeyStateLocator(nn.Module):
         return torch.stack(out, dim=1)
 
 
+def phase_guard(indices: np.ndarray, probs: np.ndarray, lengths: np.ndarray, mads: float = 4.0
+                ) -> np.ndarray:
+    """Re-place key states at an outlying phase of their demo: (N, K) -> (N, K).
+
+    A concept happens at a similar fraction of every demo; a key state whose fraction
+    t / length (``lengths`` (N,): each demo's last state index) is more than ``mads`` median absolute deviations (at least 0.02) from
+    its concept's median over the demos has locked onto a look-alike event (StackCube: the
+    pause before the release instead of the grasp, in a demo that holds the cube longer).
+    It moves to the most probable step inside that window, by ``probs`` (N, K, T) (the
+    restarts' mean assignment).  Rows stay sorted (temporal order)."""
+    steps = np.arange(probs.shape[-1])
+    rel = indices / lengths[:, None]  # (N, K) phase of each key state
+    med = np.median(rel, axis=0)
+    width = mads * np.maximum(np.median(np.abs(rel - med), axis=0), 0.02 / mads)  # (K,)
+    out = indices.copy()
+    for n, k in zip(*np.nonzero(np.abs(rel - med) > width)):
+        inside = (np.abs(steps / lengths[n] - med[k]) <= width[k]) & (steps <= lengths[n])
+        if inside.any():
+            out[n, k] = int(np.argmax(np.where(inside, probs[n, k], -1.0)))
+    return np.sort(out, axis=1)
+
+
 @dataclass
 class KeyStateResult:
-    indices: np.ndarray       # (N, K) hard key-state step per demo and concept (restarts' median)
+    indices: np.ndarray       # (N, K) hard key-state step per demo and concept (restarts' vote)
     probs: np.ndarray         # (R, N, K, T) final soft assignment of each restart
     history: list[float]      # MI objective (nats, summed over concepts, mean over restarts) per step
     seconds: float            # wall time of the discovery
@@ -156,8 +178,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         order_gap: float | None = None,
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
-                        mi_from: int = 0, restarts: int = 5, vote: str = "median", seed: int = 0,
-                        progress: bool = True) -> KeyStateResult:
+                        mi_from: int = 0, restarts: int = 5, vote: str = "median",
+                        guard: float | None = None, seed: int = 0, progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
     Args:
@@ -204,6 +226,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             the restarts that lock agree with each other.
         vote: ``"median"`` (:func:`consensus`) or ``"agree"`` (:func:`agreeing_consensus`:
             the median over the restarts that agree most, for when most restarts miss).
+        guard: if set, key states at an outlying phase of their demo (more than ``guard``
+            median absolute deviations from their concept's) move to the most probable step
+            inside the window (:func:`phase_guard`).
 
     Returns:
         :class:`KeyStateResult` with hard indices (median over restarts of the argmax of each
@@ -228,6 +253,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     if vote not in ("median", "agree"):
         raise ValueError(f"vote must be 'median' or 'agree', got {vote!r}")
     combine = consensus if vote == "median" else agreeing_consensus
+    if guard is not None and guard <= 0:
+        raise ValueError(f"guard is a number of median absolute deviations > 0, got {guard}")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     states, mask = pad_trajectories(demos)
@@ -304,8 +331,10 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     with torch.no_grad():
         logp = locate(states, mask, final_temperature)
     indices = hard(logp).numpy()
-    trace.append((seconds, indices))
     probs = rearrange(logp.exp(), "n (r k) t -> r n k t", r=restarts).numpy()
+    if guard is not None:
+        indices = phase_guard(indices, probs.mean(0), mask.sum(1).numpy() - 1, guard)
+    trace.append((seconds, indices))
     return KeyStateResult(indices, probs, history, seconds, estimator, trace)
 
 

@@ -8,7 +8,9 @@ preceding state are the probability-weighted states, so the MI loss is different
 the network.  Concepts are kept in temporal order greedily within each demo (concept k only
 after concept k - 1's key state) and made decisive by an entropy penalty; an overlap penalty
 stops a soft key state and its soft prior from sharing samples.  Several locators train side
-by side and vote: a demo's key state is the median of their choices.
+by side and vote: a demo's key state is the median of their choices, or of the restarts
+that agree most (``vote="agree"``), optionally with outlying phases re-placed (``guard``;
+both in :mod:`.vote`).
 
 The MI term is ``SlicedMILoss`` (frozen pretrained estimator, one batched forward pass for
 all concepts and slices) or, as the per-dataset baseline, a MINE critic trained alongside
@@ -31,6 +33,7 @@ from infoatlas_loss import SlicedMILoss
 
 from .demos import Normalizer
 from .mine import MINECritic
+from .vote import agreeing_consensus, consensus, phase_guard  # noqa: F401  (public here too)
 
 
 def pad_trajectories(demos) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,28 +113,6 @@ class KeyStateLocator(nn.Module):
         return torch.stack(out, dim=1)
 
 
-def phase_guard(indices: np.ndarray, probs: np.ndarray, lengths: np.ndarray, mads: float = 4.0
-                ) -> np.ndarray:
-    """Re-place key states at an outlying phase of their demo: (N, K) -> (N, K).
-
-    A concept happens at a similar fraction of every demo; a key state whose fraction
-    t / length (``lengths`` (N,): each demo's last state index) is more than ``mads`` median absolute deviations (at least 0.02) from
-    its concept's median over the demos has locked onto a look-alike event (StackCube: the
-    pause before the release instead of the grasp, in a demo that holds the cube longer).
-    It moves to the most probable step inside that window, by ``probs`` (N, K, T) (the
-    restarts' mean assignment).  Rows stay sorted (temporal order)."""
-    steps = np.arange(probs.shape[-1])
-    rel = indices / lengths[:, None]  # (N, K) phase of each key state
-    med = np.median(rel, axis=0)
-    width = mads * np.maximum(np.median(np.abs(rel - med), axis=0), 0.02 / mads)  # (K,)
-    out = indices.copy()
-    for n, k in zip(*np.nonzero(np.abs(rel - med) > width)):
-        inside = (np.abs(steps / lengths[n] - med[k]) <= width[k]) & (steps <= lengths[n])
-        if inside.any():
-            out[n, k] = int(np.argmax(np.where(inside, probs[n, k], -1.0)))
-    return np.sort(out, axis=1)
-
-
 @dataclass
 class KeyStateResult:
     indices: np.ndarray       # (N, K) hard key-state step per demo and concept (restarts' vote)
@@ -140,35 +121,6 @@ class KeyStateResult:
     seconds: float            # wall time of the discovery
     estimator: str
     trace: list[tuple[float, np.ndarray]]  # (seconds so far, hard indices) every trace_every steps
-
-
-def consensus(indices: torch.Tensor) -> torch.Tensor:
-    """Per-demo, per-concept median over restarts (the lower one for an even count):
-    (R, N, K) -> (N, K).  A restart whose concept did not lock onto one event scatters its
-    steps; the median follows the restarts that agree.  Order is kept: if every restart has
-    concept k before concept k + 1, so do their medians."""
-    return indices.sort(dim=0).values[(indices.shape[0] - 1) // 2]
-
-
-def agreeing_consensus(indices: torch.Tensor, within: float = 3.0) -> torch.Tensor:
-    """Per concept, the median over the restarts that agree: (R, N, K) -> (N, K).  The two
-    restarts whose key states are closest (mean |difference| over demos, in steps) and every
-    restart at most ``within`` steps further from both; the result is sorted per demo
-    (concepts may draw on different restarts).  Why: a restart that locks onto an event puts
-    its key state at the same offset from it in every demo, so two locked restarts agree
-    closely, while restarts that miss it scatter or lock onto other events; when those are
-    the majority (StackCube, 100 demos: 3 of 5), the plain median returns their mixture."""
-    r = indices.shape[0]
-    if r < 3:
-        return consensus(indices)  # no majority to outvote: the median is all there is
-    out = []
-    for track in rearrange(indices, "r n k -> k r n").float():  # (R, N) per concept
-        dist = (track[:, None] - track[None]).abs().mean(-1)  # (R, R)
-        pair = dist + torch.diag(torch.full((r,), float("inf")))
-        a, b = divmod(int(pair.argmin()), r)
-        keep = torch.maximum(dist[:, a], dist[:, b]) <= dist[a, b] + within
-        out.append(consensus(indices[keep][..., len(out)]))  # (N,)
-    return torch.stack(out, dim=-1).sort(dim=-1).values
 
 
 def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas", steps: int = 300,

@@ -93,11 +93,13 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
     average of every prediction made for the current step (ACT's temporal ensembling: a
     pause in the demos, where one state is followed by "stay" and then "go", no longer
     averages into a slow drift).  ``goal_loss``: ``"mse"`` or ``"huber"`` (quadratic up to
-    1 normalised unit, linear beyond) for the subgoal regression.  Why Huber: a discovered key
-    state far off in one demo (a grasp key at the demo's end) makes that demo's subgoal
-    offsets several units off everyone else's, and under MSE their squared error dominates
-    the goal head's gradient (StackCube, 100 demos: one such demo of 100 took guided BC from
-    the oracle's success to below plain BC's; ``swap:`` rows in the bc_guidance results).
+    1 normalised unit, linear beyond) for the subgoal regression.  MSE is sensitive to a
+    discovered key state far off in one demo (StackCube, 100 demos: one demo of 100 whose
+    grasp key sat at the pause before the release took guided BC from the oracle's success
+    to below plain BC's; ``swap:`` rows in the bc_guidance results); Huber bounds that
+    demo's pull but also costs the oracle more than half its seen gain there (``--goal-loss huber`` rows),
+    so MSE stays the default and such outliers are handled in discovery
+    (:func:`~integrations.maniskill.vote.phase_guard`).
     Returns ``(policy, state_norm, action_norm)`` for :func:`evaluate`.
     """
     torch.manual_seed(seed)

@@ -44,12 +44,13 @@ def phase_guard(indices: np.ndarray, probs: np.ndarray, lengths: np.ndarray, mad
                 ) -> np.ndarray:
     """Re-place key states at an outlying phase of their demo: (N, K) -> (N, K).
 
-    A concept happens at a similar fraction of every demo; a key state whose fraction
-    t / length (``lengths`` (N,): each demo's last state index) is more than ``mads`` median absolute deviations (at least 0.02) from
-    its concept's median over the demos has locked onto a look-alike event (StackCube: the
-    pause before the release instead of the grasp, in a demo that holds the cube longer).
-    It moves to the most probable step inside that window, by ``probs`` (N, K, T) (the
-    restarts' mean assignment).  Rows stay sorted (temporal order)."""
+    A concept happens at a similar fraction of every demo.  A key state whose fraction
+    t / length (``lengths`` (N,): each demo's last state index) lies more than ``mads``
+    median absolute deviations from its concept's median over the demos (a window of at
+    least 0.02 of the demo) has locked onto a look-alike event (StackCube: the pause before
+    the release instead of the grasp, in a demo that holds the cube longer).  It moves to
+    the most probable step inside the window, by ``probs`` (N, K, T) (the restarts' mean
+    assignment).  Rows stay sorted (temporal order)."""
     steps = np.arange(probs.shape[-1])
     rel = indices / lengths[:, None]  # (N, K) phase of each key state
     med = np.median(rel, axis=0)

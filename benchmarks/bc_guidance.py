@@ -80,6 +80,18 @@ def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.nd
     return np.sort(np.clip(moved, 1, length), axis=1)
 
 
+def shifted_key_states(spec: str, keys: dict, demos) -> np.ndarray:
+    """``"shift:src,d1,...,dK"`` -> (N, K): ``src``'s concept k moved by d_k steps in every
+    demo, kept in the demo (steps 1..length) and in temporal order."""
+    src, *steps = spec.removeprefix("shift:").split(",")
+    if keys.get(src) is None or not steps or not all(st.lstrip("+-").isdigit() for st in steps):
+        raise ValueError(f"{spec}: expected shift:SOURCE,STEPS1,...,STEPSK with SOURCE in {_sources(keys)}")
+    if len(steps) != keys[src].shape[1]:
+        raise ValueError(f"{spec}: the task has {keys[src].shape[1]} concepts, got {len(steps)} shifts")
+    length = np.array([d.length for d in demos])[:, None]
+    return np.sort(np.clip(keys[src] + np.array([int(st) for st in steps]), 1, length), axis=1)
+
+
 def swapped_key_states(spec: str, keys: dict) -> np.ndarray:
     """``"swap:src,other,i,j,..."`` -> (N, K): ``src``'s key states, those of demos i, j, ...
     (indices into the demo list) from ``other``."""
@@ -119,18 +131,6 @@ def saved_section(argv: list[str], note: str | None, lines: list[str], version: 
                       *lines]) + "\n"
 
 
-def shifted_key_states(spec: str, keys: dict, demos) -> np.ndarray:
-    """``"shift:src,d1,...,dK"`` -> (N, K): ``src``'s concept k moved by d_k steps in every
-    demo, kept in the demo (steps 1..length) and in temporal order."""
-    src, *steps = spec.removeprefix("shift:").split(",")
-    if keys.get(src) is None or not steps or not all(st.lstrip("+-").isdigit() for st in steps):
-        raise ValueError(f"{spec}: expected shift:SOURCE,STEPS1,...,STEPSK with SOURCE in {_sources(keys)}")
-    if len(steps) != keys[src].shape[1]:
-        raise ValueError(f"{spec}: the task has {keys[src].shape[1]} concepts, got {len(steps)} shifts")
-    length = np.array([d.length for d in demos])[:, None]
-    return np.sort(np.clip(keys[src] + np.array([int(st) for st in steps]), 1, length), axis=1)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PickCube")
@@ -158,7 +158,7 @@ def main(argv=None):
     p.add_argument("--contrast-gap", type=int, default=None,
                    help="infoatlas discovery: maximise I(s_k; s_k-4) - I(s_k; s_k-gap) (see discover_key_states)")
     p.add_argument("--restarts", type=int, default=5,
-                   help="locators trained side by side per discovery; key state = their median")
+                   help="locators trained side by side per discovery; key state = their vote (--vote)")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine (see discover_key_states)")
     p.add_argument("--guard", type=float, default=None,

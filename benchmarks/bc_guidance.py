@@ -68,6 +68,13 @@ def mixed_key_states(spec: str, keys: dict, demos) -> np.ndarray:
     return np.sort(np.stack(cols, 1), axis=1)  # key states are used in temporal order
 
 
+def _kept_in_demo(moved: np.ndarray, demos) -> np.ndarray:
+    """Moved key states (N, K) clipped to each demo (steps 1..length) and re-sorted (they
+    are used in temporal order)."""
+    length = np.array([d.length for d in demos])[:, None]
+    return np.sort(np.clip(moved, 1, length), axis=1)
+
+
 def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.ndarray:
     """``"jitter:src,J"`` -> (N, K): ``src``'s key states, each moved by a uniform integer
     in [-J, J] steps (seeded), kept in the demo (steps 1..length) and in temporal order."""
@@ -75,9 +82,7 @@ def jittered_key_states(spec: str, keys: dict, demos, *, seed: int = 0) -> np.nd
     if keys.get(src) is None or not width.isdigit():
         raise ValueError(f"{spec}: expected jitter:SOURCE,STEPS with SOURCE in {_sources(keys)}")
     rng = np.random.default_rng(seed)
-    moved = keys[src] + rng.integers(-int(width), int(width) + 1, size=keys[src].shape)
-    length = np.array([d.length for d in demos])[:, None]
-    return np.sort(np.clip(moved, 1, length), axis=1)
+    return _kept_in_demo(keys[src] + rng.integers(-int(width), int(width) + 1, size=keys[src].shape), demos)
 
 
 def shifted_key_states(spec: str, keys: dict, demos) -> np.ndarray:
@@ -88,8 +93,7 @@ def shifted_key_states(spec: str, keys: dict, demos) -> np.ndarray:
         raise ValueError(f"{spec}: expected shift:SOURCE,STEPS1,...,STEPSK with SOURCE in {_sources(keys)}")
     if len(steps) != keys[src].shape[1]:
         raise ValueError(f"{spec}: the task has {keys[src].shape[1]} concepts, got {len(steps)} shifts")
-    length = np.array([d.length for d in demos])[:, None]
-    return np.sort(np.clip(keys[src] + np.array([int(st) for st in steps]), 1, length), axis=1)
+    return _kept_in_demo(keys[src] + np.array([int(st) for st in steps]), demos)
 
 
 def swapped_key_states(spec: str, keys: dict) -> np.ndarray:

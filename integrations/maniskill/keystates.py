@@ -285,7 +285,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     indices = hard(logp).numpy()
     probs = rearrange(logp.exp(), "n (r k) t -> r n k t", r=restarts).numpy()
     if guard is not None:
-        indices = phase_guard(indices, probs.mean(0), mask.sum(1).numpy() - 1, guard)
+        indices = phase_guard(indices, probs.mean(0), (lengths - 1).numpy(), guard)  # last state index
     trace.append((seconds, indices))
     return KeyStateResult(indices, probs, history, seconds, estimator, trace)
 

@@ -31,12 +31,12 @@ def agreeing_consensus(indices: torch.Tensor, within: float = 3.0) -> torch.Tens
     if r < 3:
         return consensus(indices)  # no majority to outvote: the median is all there is
     out = []
-    for track in rearrange(indices, "r n k -> k r n").float():  # (R, N) per concept
+    for k, track in enumerate(rearrange(indices, "r n k -> k r n").float()):  # (R, N) per concept
         dist = (track[:, None] - track[None]).abs().mean(-1)  # (R, R)
         pair = dist + torch.diag(torch.full((r,), float("inf")))
         a, b = divmod(int(pair.argmin()), r)
         keep = torch.maximum(dist[:, a], dist[:, b]) <= dist[a, b] + within
-        out.append(consensus(indices[keep][..., len(out)]))  # (N,)
+        out.append(consensus(indices[keep][..., k]))  # (N,)
     return torch.stack(out, dim=-1).sort(dim=-1).values
 
 

@@ -139,6 +139,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PickCube")
     p.add_argument("--demos", type=int, default=300)
+    p.add_argument("--demo-seed", type=int, default=0,
+                   help="first env seed planned for demos: another value gives another demo set")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
     p.add_argument("--methods", nargs="+", default=["plain", "oracle", "random", "infoatlas"])
     p.add_argument("--epochs", type=int, nargs="+", default=[60])
@@ -185,7 +187,8 @@ def main(argv=None):
 
     torch.set_num_threads(a.threads)
     spec = get_task(a.task)
-    demos = load_demos(a.task, a.demos, a.control_mode, cache_dir=a.cache, workers=a.workers, progress=False)
+    demos = load_demos(a.task, a.demos, a.control_mode, seed=a.demo_seed, cache_dir=a.cache,
+                       workers=a.workers, progress=False)
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
     # both estimators with the same discovery settings, each for its own number of steps

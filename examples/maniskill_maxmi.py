@@ -49,6 +49,11 @@ def parse(argv=None):
     p.add_argument("--ks-steps", type=int, default=200, help="key-state localiser updates")
     p.add_argument("--restarts", type=int, default=5,
                    help="locators trained side by side that vote on each key state (both estimators)")
+    p.add_argument("--vote", default="median", choices=["median", "agree"],
+                   help="how the restarts' key states combine (see discover_key_states)")
+    p.add_argument("--guard", type=float, default=None,
+                   help="re-place key states at an outlying phase of their demo, in median "
+                        "absolute deviations (see integrations.maniskill.vote.phase_guard)")
     p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="how the concepts are kept in temporal order (see discover_key_states)")
     p.add_argument("--contrast-gap", type=int, default=12,
@@ -83,7 +88,7 @@ def run_task(task: str, args, out: Path) -> dict:
     demos = load_demos(task, args.demos, args.control_mode, seed=args.seed, cache_dir=args.cache,
                        workers=args.workers)
     discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order,
-                     contrast_gap=args.contrast_gap or None)
+                     contrast_gap=args.contrast_gap or None, vote=args.vote, guard=args.guard)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
                                max_seconds=args.mine_budget * ours.seconds, **discovery)

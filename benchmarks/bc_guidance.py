@@ -110,11 +110,16 @@ def swapped_key_states(spec: str, keys: dict) -> np.ndarray:
     return out
 
 
-def commit() -> str:
-    """The repo's commit, ``-dirty`` when the working tree has changes (``unknown`` outside git)."""
+def commit(root: Path = Path(__file__).parents[1]) -> str:
+    """The commit of the repo at ``root``, ``-dirty`` when tracked files other than the saved
+    results have changes (runs append to ``benchmarks/results/``, which changes no code),
+    ``unknown`` outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                              cwd=root).stdout.strip()
     try:
-        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
+        return git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

@@ -176,6 +176,25 @@ def test_bc_summary_names_sources_by_discovery_flags():
     assert source_name("oracle", cmd.format(5, 0) + " --goal-loss mse", "0.0") == "oracle"
 
 
+def test_bc_guidance_commit_is_dirty_for_code_not_for_saved_results(tmp_path):
+    import subprocess
+    from benchmarks.bc_guidance import commit
+    assert commit(tmp_path) == "unknown"  # not a git repo
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path,
+                                    check=True, capture_output=True)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    code, saved = tmp_path / "benchmarks" / "run.py", tmp_path / "benchmarks" / "results" / "Task.md"
+    code.write_text("x = 1\n"), saved.write_text("# runs\n")
+    git("init", "-q"), git("add", "."), git("commit", "-qm", "c")
+    clean = commit(tmp_path)
+    assert len(clean) >= 7 and not clean.endswith("-dirty")
+    saved.write_text("# runs\n## another run\n")  # a run appended its section: still the same code
+    (tmp_path / "untracked.txt").write_text("x")
+    assert commit(tmp_path) == clean
+    code.write_text("x = 2\n")
+    assert commit(tmp_path) == clean + "-dirty"
+
+
 def test_bc_guidance_saved_section_is_what_bc_summary_reads():
     from benchmarks.bc_guidance import saved_section
     from benchmarks.bc_summary import collect, sections

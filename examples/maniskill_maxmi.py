@@ -6,7 +6,8 @@
 Per task: scripted motion-planning demos (cached; by default converted to end-effector
 deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
 InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
-wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``)
+wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``, and
+combine their restarts by agreement with a phase guard, ``--vote`` and ``--guard``)
 -> BC policies: plain, guided by our key states, by MINE's, by random ones -> success rates
 in the simulator on demo seeds ("seen") and new seeds ("unseen").
 Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 PPO fine-tunes a
@@ -49,11 +50,12 @@ def parse(argv=None):
     p.add_argument("--ks-steps", type=int, default=200, help="key-state localiser updates")
     p.add_argument("--restarts", type=int, default=5,
                    help="locators trained side by side that vote on each key state (both estimators)")
-    p.add_argument("--vote", default="median", choices=["median", "agree"],
-                   help="how the restarts' key states combine (see discover_key_states)")
-    p.add_argument("--guard", type=float, default=None,
+    p.add_argument("--vote", default="agree", choices=["median", "agree"],
+                   help="how the restarts' key states combine (see discover_key_states; "
+                        "'median': the plain median of all restarts, the default before session 15)")
+    p.add_argument("--guard", type=float, default=4.0,
                    help="re-place key states at an outlying phase of their demo, in median "
-                        "absolute deviations (see integrations.maniskill.vote.phase_guard)")
+                        "absolute deviations (see integrations.maniskill.vote.phase_guard; 0: off)")
     p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
                    help="how the concepts are kept in temporal order (see discover_key_states)")
     p.add_argument("--contrast-gap", type=int, default=12,
@@ -88,7 +90,7 @@ def run_task(task: str, args, out: Path) -> dict:
     demos = load_demos(task, args.demos, args.control_mode, seed=args.seed, cache_dir=args.cache,
                        workers=args.workers)
     discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order,
-                     contrast_gap=args.contrast_gap or None, vote=args.vote, guard=args.guard)
+                     contrast_gap=args.contrast_gap or None, vote=args.vote, guard=args.guard or None)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
                                max_seconds=args.mine_budget * ours.seconds, **discovery)

@@ -43,7 +43,7 @@ def main(argv=None):
     p.add_argument("--order-gap", type=float, default=None,
                    help="gap between concepts, fraction of the demo (default 0.5/K)")
     p.add_argument("--restarts", type=int, default=5,
-                   help="locators trained side by side; key state = their median (see discover_key_states)")
+                   help="locators trained side by side; key state = their vote (--vote; see discover_key_states)")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine (see discover_key_states)")
     p.add_argument("--guard", type=float, default=None,

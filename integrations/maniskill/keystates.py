@@ -183,8 +183,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             inside the window (:func:`phase_guard`).
 
     Returns:
-        :class:`KeyStateResult` with hard indices (median over restarts of the argmax of each
-        concept's distribution).
+        :class:`KeyStateResult` with hard indices (the restarts' ``vote`` over the argmax of
+        each concept's distribution, then ``guard`` if set).
 
     Reproducibility: the result is deterministic for a seed *and* torch's thread count;
     another thread count sums in another order, and the rounding differences can send a

@@ -29,6 +29,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PickCube")
     p.add_argument("--demos", type=int, default=300)
+    p.add_argument("--demo-seed", type=int, default=0,
+                   help="another demo set: the demos planned from this env seed on")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--cache", default="demos")
@@ -56,7 +58,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
-    demos = load_demos(args.task, args.demos, args.control_mode, cache_dir=args.cache, progress=False)
+    demos = load_demos(args.task, args.demos, args.control_mode, seed=args.demo_seed, cache_dir=args.cache,
+                       progress=False)
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
     print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(events) + 1))

@@ -55,6 +55,8 @@ def main(argv=None):
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
                    help="demos as planned (joint targets) or replayed with end-effector deltas, "
                         "as the example and BC use them (pd_ee_delta_pose)")
+    p.add_argument("--no-change-feature", action="store_true",
+                   help="locators read state and time only, not the state's change (see discover_key_states)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
@@ -69,7 +71,8 @@ def main(argv=None):
         r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
                                 order=args.order, order_gap=args.order_gap, restarts=args.restarts,
-                                num_slices=args.num_slices, vote=args.vote, guard=args.guard)
+                                num_slices=args.num_slices, vote=args.vote, guard=args.guard,
+                                change_feature=not args.no_change_feature)
         e = key_state_error(demos, r.indices, events)
         e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "

@@ -55,6 +55,17 @@ def test_locator_is_a_distribution_over_valid_steps():
     assert (p[~mask.unsqueeze(1).expand_as(p)] == 0).all()
 
 
+def test_locator_without_change_feature_reads_state_and_time_only(tiny):
+    demos = planted(20)
+    states, mask = pad_trajectories(demos)
+    with_change, without = KeyStateLocator(3, 2), KeyStateLocator(3, 2, change=False)
+    assert with_change.net[0].in_channels == 7 and without.net[0].in_channels == 4
+    p = without(states, mask).exp()
+    assert torch.allclose(p.sum(-1), torch.ones(20, 2), atol=1e-5)
+    res = discover_key_states(demos, 2, steps=2, model=tiny, progress=False, change_feature=False)
+    assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
+
+
 def test_greedy_order_keeps_each_concept_after_the_previous_one():
     demos = planted(6)
     states, mask = pad_trajectories(demos)

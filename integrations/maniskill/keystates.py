@@ -68,17 +68,18 @@ def dynamic_columns(demos, mi_from: int = 0) -> torch.Tensor:
 class KeyStateLocator(nn.Module):
     """Temporal conv net: trajectory (N, T, D) + mask -> per-concept log-probabilities over
     time (N, K, T).  Input features per step: the state, its change over the last ``dt``
-    steps (what the MaxMI objective compares) and the normalised time t / T.  With ``gap``
+    steps (what the MaxMI objective compares; left out with ``change=False``) and the
+    normalised time t / T.  With ``gap``
     (fraction of the demo) concept k is restricted, demo by demo, to steps at least
     ``gap * length`` after the argmax of concept k - 1 (the last valid step if none is)."""
 
     def __init__(self, state_dim: int, num_concepts: int, hidden: int = 64, kernel: int = 5,
-                 dt: int = 4, gap: float | None = None):
+                 dt: int = 4, gap: float | None = None, change: bool = True):
         super().__init__()
         pad = kernel // 2
-        self.dt, self.gap = dt, gap
+        self.dt, self.gap, self.change = dt, gap, change
         self.net = nn.Sequential(
-            nn.Conv1d(2 * state_dim + 1, hidden, kernel, padding=pad), nn.GELU(),
+            nn.Conv1d((2 if change else 1) * state_dim + 1, hidden, kernel, padding=pad), nn.GELU(),
             nn.Conv1d(hidden, hidden, kernel, padding=pad, dilation=1), nn.GELU(),
             nn.Conv1d(hidden, hidden, kernel, padding=2 * pad, dilation=2), nn.GELU(),
             nn.Conv1d(hidden, num_concepts, 1))
@@ -88,7 +89,8 @@ class KeyStateLocator(nn.Module):
         lengths = mask.sum(1, keepdim=True).clamp(min=2)  # (N, 1); valid steps are a prefix
         steps = torch.arange(mask.shape[1], device=mask.device)
         t = steps[None] / (lengths - 1)  # (N, T)
-        h = torch.cat([states, states - shifted(states, self.dt), t.unsqueeze(-1)], dim=-1)
+        change = [states - shifted(states, self.dt)] if self.change else []
+        h = torch.cat([states, *change, t.unsqueeze(-1)], dim=-1)
         logits = self.net(rearrange(h, "n t d -> n d t"))  # (N, K, T)
         # a key state needs a real preceding state: before step dt the "prior" would be the
         # repeated first state, a copy that fakes maximal MI
@@ -131,7 +133,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
                         mi_from: int = 0, restarts: int = 5, vote: str = "median",
-                        guard: float | None = None, seed: int = 0, progress: bool = True) -> KeyStateResult:
+                        guard: float | None = None, change_feature: bool = True, seed: int = 0,
+                        progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
     Args:
@@ -181,6 +184,10 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         guard: if set, key states at an outlying phase of their demo (more than ``guard``
             median absolute deviations from their concept's) move to the most probable step
             inside the window (:func:`phase_guard`).
+        change_feature: the locator reads each state's change over ``dt`` steps besides the
+            state and the time (see :class:`KeyStateLocator`).  Events are where the state
+            changes, so with it even untrained locators vote near them; ``False`` leaves the
+            placement to the MI objective (an ablation that compares MI estimators).
 
     Returns:
         :class:`KeyStateResult` with hard indices (the restarts' ``vote`` over the argmax of
@@ -216,8 +223,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     far = shifted(states, contrast_gap) if contrast_gap else None
     n, t_len, d = states.shape
     dynamic = dynamic_columns(demos, mi_from)
-    locators = nn.ModuleList(KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap)
-                             for _ in range(restarts))
+    locators = nn.ModuleList(KeyStateLocator(d, num_concepts, dt=dt, gap=None if order == "hinge" else gap,
+                                             change=change_feature) for _ in range(restarts))
 
     def locate(s, m, temperature):  # (b, R*K, T): every restart's concepts side by side
         return torch.cat([loc(s, m, temperature) for loc in locators], dim=1)

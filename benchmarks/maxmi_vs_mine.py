@@ -24,6 +24,8 @@ from integrations.maniskill.env import CONTROL_MODES
 from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
                                              random_key_states)
 
+TRACE_EVERY = 10  # locator updates between traced points (errors against time)
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,9 +54,12 @@ def main(argv=None):
     events = get_task(args.task).events
     demos = load_demos(args.task, args.demos, args.control_mode, seed=args.demo_seed, cache_dir=args.cache,
                        progress=False)
-    common = dict(restarts=args.restarts, contrast_gap=args.contrast_gap, vote=args.vote,
+    common = dict(trace_every=TRACE_EVERY, restarts=args.restarts, contrast_gap=args.contrast_gap, vote=args.vote,
                   change_feature=not args.no_change_feature, progress=False)
     err = lambda idx: key_state_error(demos, idx, events)["mean"]  # noqa: E731
+
+    def error_at(trace, seconds):  # error of the last traced point within `seconds` (a run stopped there)
+        return err(([idx for t, idx in trace if t <= seconds] or [trace[0][1]])[-1])
     rows = []
     print(f"{args.task}, {len(demos)} demos, MINE budget {args.budget:g}x ours; key-state error "
           f"in steps (random: {err(random_key_states(demos, len(events))):.1f})")
@@ -68,14 +73,13 @@ def main(argv=None):
         mine = discover_key_states(demos, len(events), estimator="mine", steps=10 ** 6, seed=seed,
                                    max_seconds=args.budget * ours.seconds, **common)
         reach = first_reach(mine.trace, demos, events, err(ours.indices))
-        # the last traced point within m x our time (the final answer for the full budget)
-        err_at = {m: err(([idx for t, idx in mine.trace[:-1] if t <= m * ours.seconds] or [mine.trace[0][1]])[-1])
-                  for m in at[:-1]} | {args.budget: err(mine.indices)}
+        err_at = {m: error_at(mine.trace[:-1], m * ours.seconds) for m in at[:-1]} | {args.budget: err(mine.indices)}
         # same seed, same initial locators: the vote before any update is the same for both
         row = {"seed": seed, "untrained_error": err(ours.trace[0][1]), "ours_error": err(ours.indices),
                "ours_seconds": ours.seconds, "mine_error_at": {str(m): e for m, e in err_at.items()},
                "mine_error": err(mine.indices), "mine_best": min(err(i) for _, i in mine.trace),
-               "mine_seconds": mine.seconds, "mine_seconds_to_reach_ours": reach}
+               "mine_seconds": mine.seconds, "mine_seconds_to_reach_ours": reach,
+               "ours_trace": [(t, err(i)) for t, i in ours.trace], "mine_trace": [(t, err(i)) for t, i in mine.trace]}
         rows.append(row)
         print(f"| {seed} | {row['untrained_error']:.1f} | {row['ours_error']:.1f} | {ours.seconds:.0f} | "
               + " | ".join(f"{err_at[m]:.1f}" for m in at) + f" | {row['mine_best']:.1f} | "
@@ -83,6 +87,16 @@ def main(argv=None):
     print(f"\nMINE ran {args.budget:g}x our wall time; \"MINE at Mx\" is its key states at the last traced "
           f"point within M x our seconds (a run given that budget), \"best\" and \"s to reach ours\" pick "
           f"points by their error against the simulator events, an oracle stopping rule.")
+    # error against time for both: ours stopped after n updates vs MINE given as long and 10x as long
+    print("\n| seed | ours: updates | ours: s | ours: error | MINE at the same s: error | MINE at 10x that: error |")
+    print("|---|---|---|---|---|---|")
+    for seed, row in zip(args.seeds, rows):
+        for n in sorted({m for m in (10, 20, 50, 100) if m < args.steps} | {args.steps}):
+            t, e = row["ours_trace"][n // TRACE_EVERY if n < args.steps else -1]
+            late = [e for u, e in row["mine_trace"] if u <= 10 * t]
+            m10 = f"{late[-1]:.1f}" if 10 * t <= row["mine_seconds"] else "–"
+            print(f"| {seed} | {n} | {t:.0f} | {e:.1f} | "
+                  f"{[e for u, e in row['mine_trace'] if u <= t][-1]:.1f} | {m10} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=1)

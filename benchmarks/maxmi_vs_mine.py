@@ -47,6 +47,8 @@ def main(argv=None):
                    help="both maximise the MI gain I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine, for both (see discover_key_states)")
+    p.add_argument("--mine-critics", default="shared", choices=["shared", "per-term"],
+                   help="one MINE critic for all MI terms or one per term (see discover_key_states)")
     p.add_argument("--no-change-feature", action="store_true",
                    help="locators read state and time only, not the state's change (see discover_key_states)")
     args = p.parse_args(argv)
@@ -71,7 +73,8 @@ def main(argv=None):
     for seed in args.seeds:
         ours = discover_key_states(demos, len(events), steps=args.steps, seed=seed, **common)
         mine = discover_key_states(demos, len(events), estimator="mine", steps=10 ** 6, seed=seed,
-                                   max_seconds=args.budget * ours.seconds, **common)
+                                   max_seconds=args.budget * ours.seconds, mine_critics=args.mine_critics,
+                                   **common)
         reach = first_reach(mine.trace, demos, events, err(ours.indices))
         err_at = {m: error_at(mine.trace[:-1], m * ours.seconds) for m in at[:-1]} | {args.budget: err(mine.indices)}
         # same seed, same initial locators: the vote before any update is the same for both

@@ -105,6 +105,33 @@ def test_mine_baseline_runs_and_respects_time_budget(tiny):
     assert all(np.isfinite(res.history))
 
 
+def test_per_term_mine_critics_are_independent():
+    from integrations.maniskill.mine import MINECritic
+    torch.manual_seed(0)
+    critic = MINECritic(3, hidden=16, terms=4)
+    x, y = torch.randn(4, 32, 3), torch.randn(4, 32, 3)
+    out = critic(x, y, torch.Generator().manual_seed(1))
+    assert out.shape == (4,) and torch.isfinite(out).all()
+    out[0].backward()
+    first = critic.net[0].weight.grad
+    assert first[0].abs().sum() > 0 and (first[1:] == 0).all()  # term 0 trains only critic 0
+    x2 = x.clone()
+    x2[1:] += 1.0  # other terms' samples do not move term 0's bound
+    out2 = MINECritic.forward(critic, x2, y, torch.Generator().manual_seed(1))
+    assert torch.allclose(out2[0], out[0].detach())
+    with pytest.raises(ValueError, match="4 terms"):
+        critic(x[:2], y[:2], torch.Generator())
+
+
+@pytest.mark.parametrize("critics", ["shared", "per-term"])
+def test_mine_critics_with_contrast_gap(critics):
+    res = discover_key_states(planted(20), 2, estimator="mine", steps=3, progress=False, restarts=2,
+                              contrast_gap=12, mine_critics=critics)
+    assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
+    with pytest.raises(ValueError, match="mine_critics"):
+        discover_key_states(planted(20), 2, estimator="mine", steps=1, progress=False, mine_critics="one")
+
+
 def test_gradients_reach_the_locator(tiny):
     demos = planted(20)
     res = discover_key_states(demos, 2, steps=2, model=tiny, progress=False)

@@ -133,7 +133,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         batch_size: int = 128, max_seconds: float | None = None,
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
                         mi_from: int = 0, restarts: int = 5, vote: str = "median",
-                        guard: float | None = None, change_feature: bool = True, seed: int = 0,
+                        guard: float | None = None, change_feature: bool = True,
+                        mine_critics: str = "shared", seed: int = 0,
                         progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -142,8 +143,9 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         num_concepts: K key states per demo, in temporal order.
         estimator: ``"infoatlas"`` (frozen ``SlicedMILoss``) or ``"mine"`` (trained critic).
         steps: localiser updates; dt: gap (steps) to the preceding state.
-        inner_steps: MINE critic updates per localiser update (ignored for infoatlas; one
-            critic serves every restart's concepts).
+        inner_steps: MINE critic updates per localiser update (ignored for infoatlas).
+        mine_critics: ``"shared"`` (one MINE critic scores every concept, restart and gap)
+            or ``"per-term"`` (each MI term its own critic, batched; MINE as run per term).
         batch_size: demos per step (the MI is estimated across a random mini-batch of demos,
             so a step costs the same for any number of demos).
         order_weight, entropy_weight, overlap_weight: temporal-order hinge (``order="hinge"``), sharpness
@@ -198,6 +200,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     restart to another event (StackCube, 100 demos, seed 0: 7.2 steps with one thread,
     16.4 with two; ``benchmarks/results/maxmi_seeds/StackCube-100-threads.md``).
     """
+    if mine_critics not in ("shared", "per-term"):
+        raise ValueError(f"mine_critics must be 'shared' or 'per-term', got {mine_critics!r}")
     if estimator not in ("infoatlas", "mine"):
         raise ValueError(f"estimator must be 'infoatlas' or 'mine', got {estimator!r}")
     if len(demos) < 16:
@@ -236,7 +240,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     if estimator == "infoatlas":
         mi_fn = SlicedMILoss(model, num_slices=num_slices, reduction="none", generator=g)
     else:
-        critic = MINECritic(int(dynamic.sum()))
+        terms = 1 if mine_critics == "shared" else restarts * num_concepts * (2 if contrast_gap else 1)
+        critic = MINECritic(int(dynamic.sum()), terms=terms)
         copt = torch.optim.Adam(critic.parameters(), lr=1e-3)
     lengths = mask.sum(1).float()
     times = torch.arange(t_len)[None] / (lengths[:, None] - 1)  # (N, T) in [0, 1]

@@ -27,6 +27,30 @@ from integrations.maniskill.keystates import (discover_key_states, first_reach, 
 TRACE_EVERY = 10  # locator updates between traced points (errors against time)
 
 
+def plot_traces(runs: list[dict], path: str):
+    """Key-state error (steps) against discovery wall time, ours and MINE, one line per seed,
+    from the rows this benchmark writes with ``--json``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for run in runs:
+        for row in run["rows"]:
+            for key, color, name in (("ours_trace", "tab:red", "InfoAtlas"), ("mine_trace", "tab:blue", "MINE")):
+                t, e = zip(*row[key])
+                ax.plot(t, e, color=color, lw=1.2, alpha=0.8, ls=["-", "--", ":", "-."][row["seed"] % 4],
+                        label=f"{name}, seed {row['seed']}")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel("wall time of key-state discovery (s)")
+    ax.set_ylabel("mean key-state error (steps)")
+    ax.set_title(f"{runs[0]['args']['task']}, {runs[0]['args']['demos']} demos: "
+                 f"MINE ({runs[0]['args'].get('mine_critics', 'shared')} critic) vs InfoAtlas")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PegInsertionSide")
@@ -51,7 +75,17 @@ def main(argv=None):
                    help="one MINE critic for all MI terms or one per term (see discover_key_states)")
     p.add_argument("--no-change-feature", action="store_true",
                    help="locators read state and time only, not the state's change (see discover_key_states)")
+    p.add_argument("--plot", default=None, help="also draw error against time (PNG) here")
+    p.add_argument("--replot", nargs="+", default=None, metavar="JSON",
+                   help="only draw --plot from these --json files of earlier runs")
     args = p.parse_args(argv)
+    if args.replot:
+        runs = []
+        for name in args.replot:
+            with open(name) as f:
+                runs.append(json.load(f))
+        plot_traces(runs, args.plot or "maxmi_vs_mine.png")
+        return [row for run in runs for row in run["rows"]]
     torch.set_num_threads(args.threads)
     events = get_task(args.task).events
     demos = load_demos(args.task, args.demos, args.control_mode, seed=args.demo_seed, cache_dir=args.cache,
@@ -100,9 +134,12 @@ def main(argv=None):
             m10 = f"{late[-1]:.1f}" if 10 * t <= row["mine_seconds"] else "–"
             print(f"| {seed} | {n} | {t:.0f} | {e:.1f} | "
                   f"{[e for u, e in row['mine_trace'] if u <= t][-1]:.1f} | {m10} |")
+    run = {"args": vars(args), "rows": rows}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "rows": rows}, f, indent=1)
+            json.dump(run, f, indent=1)
+    if args.plot:
+        plot_traces([run], args.plot)
     return rows
 
 

@@ -174,6 +174,9 @@ def main(argv=None):
                    help="how restarts' key states combine (see discover_key_states)")
     p.add_argument("--guard", type=float, default=None,
                    help="re-place key states this many MADs off their concept's phase (see phase_guard)")
+    p.add_argument("--mine-critics", default="shared", choices=["shared", "per-term"],
+                   help="mine discovery: one critic for all MI terms (as every row saved before "
+                        "session 17) or one per term (see discover_key_states)")
     p.add_argument("--mine-steps", type=int, default=750,
                    help="mine discovery: locator updates (~2.5 per second on 2 cores)")
     p.add_argument("--workers", type=int, default=2)
@@ -201,8 +204,9 @@ def main(argv=None):
                      restarts=a.restarts, vote=a.vote, guard=a.guard, progress=False)
     for estimator, steps in (("infoatlas", a.ks_steps), ("mine", a.mine_steps)):
         if any(estimator in m for m in a.methods):
+            extra = {"mine_critics": a.mine_critics} if estimator == "mine" else {}
             keys[estimator] = discover_key_states(demos, len(spec.events), estimator=estimator,
-                                                  steps=steps, **discovery).indices
+                                                  steps=steps, **discovery, **extra).indices
     for m in a.methods:
         if m.startswith("mix:"):
             keys[m] = mixed_key_states(m, keys, demos)

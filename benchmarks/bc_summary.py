@@ -30,8 +30,10 @@ from pathlib import Path
 SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
 # the flags that change which key states a discovery returns
-DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts", "--vote", "--guard")
-FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5", "--goal-loss": "mse", "--vote": "median"}  # bc_guidance's defaults
+DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts", "--vote", "--guard",
+                   "--mine-critics")
+FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5", "--goal-loss": "mse", "--vote": "median",
+                 "--mine-critics": "shared"}  # bc_guidance's defaults
 GUIDED_FLAGS = ("--goal-loss",)  # flags that change how any key states guide BC (plain BC has none)
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced

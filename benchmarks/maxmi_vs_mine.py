@@ -71,7 +71,7 @@ def main(argv=None):
                    help="both maximise the MI gain I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine, for both (see discover_key_states)")
-    p.add_argument("--mine-critics", default="shared", choices=["shared", "per-term"],
+    p.add_argument("--mine-critics", default="per-term", choices=["per-term", "shared"],
                    help="one MINE critic for all MI terms or one per term (see discover_key_states)")
     p.add_argument("--no-change-feature", action="store_true",
                    help="locators read state and time only, not the state's change (see discover_key_states)")

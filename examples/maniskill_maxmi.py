@@ -5,7 +5,7 @@
 
 Per task: scripted motion-planning demos (cached; by default converted to end-effector
 deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
-InfoAtlas loss and with a per-dataset MINE critic (MINE gets ``--mine-budget`` times our
+InfoAtlas loss and with per-dataset MINE critics, one per MI term (MINE gets ``--mine-budget`` times our
 wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``, and
 combine their restarts by agreement with a phase guard, ``--vote`` and ``--guard``)
 -> BC policies: plain, guided by our key states, by MINE's, by random ones -> success rates
@@ -64,6 +64,9 @@ def parse(argv=None):
     p.add_argument("--mine-budget", type=float, default=1.0,
                    help="MINE's wall-time budget as a multiple of ours (1: equal time; its trace "
                         "also says when it first reached our error)")
+    p.add_argument("--mine-critics", default="per-term", choices=["per-term", "shared"],
+                   help="one MINE critic per MI term, or one for all (the weaker baseline the "
+                        "example used before session 17; see discover_key_states)")
     p.add_argument("--bc-epochs", type=int, default=60)
     p.add_argument("--bc-seeds", type=int, default=1,
                    help="BC trainings per method (seeds seed, seed+1, ...); success pools their episodes")
@@ -93,7 +96,8 @@ def run_task(task: str, args, out: Path) -> dict:
                      contrast_gap=args.contrast_gap or None, vote=args.vote, guard=args.guard or None)
     ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
     mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
-                               max_seconds=args.mine_budget * ours.seconds, **discovery)
+                               max_seconds=args.mine_budget * ours.seconds, mine_critics=args.mine_critics,
+                               **discovery)
     keys = {"InfoAtlas key states": ours.indices, "MINE key states": mine.indices,
             "random key states": random_key_states(demos, k, seed=args.seed)}
     ks = {name: key_state_error(demos, idx, spec.events) for name, idx in keys.items()}

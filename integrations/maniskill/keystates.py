@@ -13,8 +13,8 @@ that agree most (``vote="agree"``), optionally with outlying phases re-placed (`
 both in :mod:`.vote`).
 
 The MI term is ``SlicedMILoss`` (frozen pretrained estimator, one batched forward pass for
-all concepts and slices) or, as the per-dataset baseline, a MINE critic trained alongside
-(``inner_steps`` critic updates per localiser update).
+all concepts and slices) or, as the per-dataset baseline, MINE critics trained alongside,
+one per MI term (``inner_steps`` critic updates per localiser update).
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
                         trace_every: int = 10, model=None, contrast_gap: int | None = None,
                         mi_from: int = 0, restarts: int = 5, vote: str = "median",
                         guard: float | None = None, change_feature: bool = True,
-                        mine_critics: str = "shared", seed: int = 0,
+                        mine_critics: str = "per-term", seed: int = 0,
                         progress: bool = True) -> KeyStateResult:
     """Train a :class:`KeyStateLocator` with the MaxMI objective on ``demos``.
 
@@ -144,8 +144,10 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
         estimator: ``"infoatlas"`` (frozen ``SlicedMILoss``) or ``"mine"`` (trained critic).
         steps: localiser updates; dt: gap (steps) to the preceding state.
         inner_steps: MINE critic updates per localiser update (ignored for infoatlas).
-        mine_critics: ``"shared"`` (one MINE critic scores every concept, restart and gap)
-            or ``"per-term"`` (each MI term its own critic, batched; MINE as run per term).
+        mine_critics: ``"per-term"`` (each MI term, i.e. concept, restart and gap, its own
+            MINE critic, trained side by side in one batched pass: MINE as run per term) or
+            ``"shared"`` (one critic scores every term; the only MINE before session 17, a
+            weaker baseline: on StackCube its key states drift to worse than random).
         batch_size: demos per step (the MI is estimated across a random mini-batch of demos,
             so a step costs the same for any number of demos).
         order_weight, entropy_weight, overlap_weight: temporal-order hinge (``order="hinge"``), sharpness

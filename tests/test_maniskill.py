@@ -117,7 +117,7 @@ def test_per_term_mine_critics_are_independent():
     assert first[0].abs().sum() > 0 and (first[1:] == 0).all()  # term 0 trains only critic 0
     x2 = x.clone()
     x2[1:] += 1.0  # other terms' samples do not move term 0's bound
-    out2 = MINECritic.forward(critic, x2, y, torch.Generator().manual_seed(1))
+    out2 = critic(x2, y, torch.Generator().manual_seed(1))
     assert torch.allclose(out2[0], out[0].detach())
     with pytest.raises(ValueError, match="4 terms"):
         critic(x[:2], y[:2], torch.Generator())

@@ -190,8 +190,8 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             inside the window (:func:`phase_guard`).
         change_feature: the locator reads each state's change over ``dt`` steps besides the
             state and the time (see :class:`KeyStateLocator`).  Events are where the state
-            changes, so with it even untrained locators vote near them; ``False`` leaves the
-            placement to the MI objective (an ablation that compares MI estimators).
+            changes, so with it even untrained locators vote near them; ``False`` (an
+            ablation) leaves more of the placing to the time input and the MI objective.
 
     Returns:
         :class:`KeyStateResult` with hard indices (the restarts' ``vote`` over the argmax of

@@ -27,6 +27,12 @@ from integrations.maniskill.keystates import (discover_key_states, first_reach, 
 TRACE_EVERY = 10  # locator updates between traced points (errors against time)
 
 
+def error_at(trace: list[tuple[float, float]], seconds: float) -> float:
+    """Key-state error of the last (seconds, error) traced point within ``seconds``: what a
+    run stopped there returns."""
+    return [e for t, e in trace if t <= seconds][-1]
+
+
 def plot_traces(runs: list[dict], path: str):
     """Key-state error (steps) against discovery wall time, ours and MINE, one line per seed,
     from the rows this benchmark writes with ``--json``."""
@@ -99,9 +105,6 @@ def main(argv=None):
     common = dict(trace_every=TRACE_EVERY, restarts=args.restarts, contrast_gap=args.contrast_gap, vote=args.vote,
                   change_feature=not args.no_change_feature, progress=False)
     err = lambda idx: key_state_error(demos, idx, events)["mean"]  # noqa: E731
-
-    def error_at(trace, seconds):  # error of the last traced point within `seconds` (a run stopped there)
-        return err(([idx for t, idx in trace if t <= seconds] or [trace[0][1]])[-1])
     rows = []
     print(f"{args.task}, {len(demos)} demos, MINE budget {args.budget:g}x ours; key-state error "
           f"in steps (random: {err(random_key_states(demos, len(events))):.1f})")
@@ -116,13 +119,15 @@ def main(argv=None):
                                    max_seconds=args.budget * ours.seconds, mine_critics=args.mine_critics,
                                    **common)
         reach = first_reach(mine.trace, demos, events, err(ours.indices))
-        err_at = {m: error_at(mine.trace[:-1], m * ours.seconds) for m in at[:-1]} | {args.budget: err(mine.indices)}
+        ours_trace, mine_trace = [(t, err(i)) for t, i in ours.trace], [(t, err(i)) for t, i in mine.trace]
+        # stopped within m x our time; the full budget's is the final answer (traced after the stop)
+        err_at = {m: error_at(mine_trace, m * ours.seconds) for m in at[:-1]} | {args.budget: mine_trace[-1][1]}
         # same seed, same initial locators: the vote before any update is the same for both
-        row = {"seed": seed, "untrained_error": err(ours.trace[0][1]), "ours_error": err(ours.indices),
+        row = {"seed": seed, "untrained_error": ours_trace[0][1], "ours_error": ours_trace[-1][1],
                "ours_seconds": ours.seconds, "mine_error_at": {str(m): e for m, e in err_at.items()},
-               "mine_error": err(mine.indices), "mine_best": min(err(i) for _, i in mine.trace),
+               "mine_error": mine_trace[-1][1], "mine_best": min(e for _, e in mine_trace),
                "mine_seconds": mine.seconds, "mine_seconds_to_reach_ours": reach,
-               "ours_trace": [(t, err(i)) for t, i in ours.trace], "mine_trace": [(t, err(i)) for t, i in mine.trace]}
+               "ours_trace": ours_trace, "mine_trace": mine_trace}
         rows.append(row)
         print(f"| {seed} | {row['untrained_error']:.1f} | {row['ours_error']:.1f} | {ours.seconds:.0f} | "
               + " | ".join(f"{err_at[m]:.1f}" for m in at) + f" | {row['mine_best']:.1f} | "
@@ -136,10 +141,8 @@ def main(argv=None):
     for seed, row in zip(args.seeds, rows):
         for n in sorted({m for m in (10, 20, 50, 100) if m < args.steps} | {args.steps}):
             t, e = row["ours_trace"][n // TRACE_EVERY if n < args.steps else -1]
-            late = [e for u, e in row["mine_trace"] if u <= 10 * t]
-            m10 = f"{late[-1]:.1f}" if 10 * t <= row["mine_seconds"] else "–"
-            print(f"| {seed} | {n} | {t:.0f} | {e:.1f} | "
-                  f"{[e for u, e in row['mine_trace'] if u <= t][-1]:.1f} | {m10} |")
+            m10 = f"{error_at(row['mine_trace'], 10 * t):.1f}" if 10 * t <= row["mine_seconds"] else "–"
+            print(f"| {seed} | {n} | {t:.0f} | {e:.1f} | {error_at(row['mine_trace'], t):.1f} | {m10} |")
     run = {"args": vars(args), "rows": rows}
     if args.json:
         with open(args.json, "w") as f:

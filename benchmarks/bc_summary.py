@@ -3,6 +3,7 @@
     python -m benchmarks.bc_summary --task StackCube
     python -m benchmarks.bc_summary --task PickCube --seeds 2 3 4 5 6 7 8 9
     python -m benchmarks.bc_summary --task PickCube --demos 100
+    python -m benchmarks.bc_summary --task StackCube --demos 100 --versus "mine-critics per-term"
     python -m benchmarks.bc_summary --all    # rewrites summary.md: every task and demo count
 
 Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
@@ -15,7 +16,8 @@ its command (``--goal-loss huber``) and, for discovered key states, the discover
 the key-state error, which tells apart key states of different code versions (e.g.
 ``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC
 seeds it has, the mean success seen / unseen over the seeds it shares with plain BC, and,
-seed by seed, how often it beats, ties or trails plain and random key states (per split; a
+seed by seed, how often it beats, ties or trails plain and random key states and any source
+named by ``--versus`` (per split; a
 sign test's two-sided p over the non-tied seeds).  Nothing is re-run: the numbers are the
 saved tables'.
 """
@@ -112,31 +114,44 @@ def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS, demos: int = DEF
     return runs
 
 
-def table(runs: dict, only_seeds=None) -> list[str]:
+def match_source(runs: dict, pattern: str) -> str | None:
+    """The one source whose name contains ``pattern`` (None if none does)."""
+    hits = [name for name in runs if pattern in name]
+    if len(hits) > 1:
+        raise SystemExit(f"--versus {pattern!r} matches {len(hits)} sources: {hits}")
+    return hits[0] if hits else None
+
+
+def table(runs: dict, only_seeds=None, versus=()) -> list[str]:
     """Markdown rows: per source, the means over the BC seeds it shares with plain BC and
-    the paired comparisons with plain and random key states."""
-    base = {b: runs[b] for b in ("plain", "random") if b in runs}
+    the paired comparisons with plain and random key states and with each source named by
+    ``versus`` (a substring of its name) that this table has."""
+    base = {b: b for b in ("plain", "random") if b in runs}
+    for pattern in versus:
+        if (name := match_source(runs, pattern)) is not None:
+            base[pattern] = name
     out = ["| key states | BC seeds | seen | unseen | plain seen / unseen | "
-           "vs plain, seen | vs plain, unseen | vs random, seen | vs random, unseen |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           + " | ".join(f"vs {b}, {split}" for b in base for split in ("seen", "unseen"))
+           + " |", "|---|---|---|---|---|" + "---|" * (2 * len(base))]
     for name, by_seed in runs.items():
         seeds = sorted(s for s in by_seed if s in runs["plain"] and (only_seeds is None or s in only_seeds))
         if not seeds:
             continue
         mean = lambda d, i: sum(d[s][i] for s in seeds) / len(seeds)
         cells = []
-        for b, ref in base.items():
+        for b, ref_name in base.items():
+            ref = runs[ref_name]
             for i in (0, 1):
                 pairs = [by_seed[s][i] - ref[s][i] for s in seeds if s in ref]
                 w, l = sum(d > 1e-9 for d in pairs), sum(d < -1e-9 for d in pairs)
-                cells.append("—" if b == name or not pairs
+                cells.append("—" if ref_name == name or not pairs
                              else f"{w} / {len(pairs) - w - l} / {l} ({sign_test(w, l):.2f})")
         out.append(f"| {name} | {','.join(map(str, seeds))} | {mean(by_seed, 0):.3f} | {mean(by_seed, 1):.3f} | "
                    f"{mean(runs['plain'], 0):.3f} / {mean(runs['plain'], 1):.3f} | " + " | ".join(cells) + " |")
     return out
 
 
-def report(text: str, task: str, demos: int = DEFAULT_DEMOS, seeds=None) -> str:
+def report(text: str, task: str, demos: int = DEFAULT_DEMOS, seeds=None, versus=()) -> str:
     """The pooled tables of one task's saved runs with ``demos`` demos, one per demo set
     that has plain-BC rows ('' if none has)."""
     out = []
@@ -149,7 +164,7 @@ def report(text: str, task: str, demos: int = DEFAULT_DEMOS, seeds=None) -> str:
                    + f"), {' '.join(SETTINGS)}, {EPOCHS} epochs, "
                    "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
                    "paired: seeds where the source's success is above / equal / below the baseline's "
-                   "(sign-test p)\n\n" + "\n".join(table(runs, seeds)) + "\n")
+                   "(sign-test p)\n\n" + "\n".join(table(runs, seeds, versus)) + "\n")
     return "\n".join(out)
 
 
@@ -176,13 +191,16 @@ def main(argv=None):
     p.add_argument("--results", default="benchmarks/results/bc_guidance")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
     p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
+    p.add_argument("--versus", nargs="+", default=(), metavar="SOURCE",
+                   help="also pair every source with these (a substring of one source's name, "
+                        "e.g. 'mine-critics per-term')")
     p.add_argument("--all", action="store_true", help="write summary.md for every task and demo count")
     a = p.parse_args(argv)
     if a.all:
         Path(a.results, "summary.md").write_text(summary(Path(a.results)))
         print(f"wrote {Path(a.results, 'summary.md')}")
         return
-    body = report(Path(a.results, f"{a.task}.md").read_text(), a.task, a.demos, a.seeds)
+    body = report(Path(a.results, f"{a.task}.md").read_text(), a.task, a.demos, a.seeds, a.versus)
     if not body:
         raise SystemExit(f"no plain-BC rows with settings {SETTINGS} and --demos {a.demos} in {a.task}.md")
     print(body)

@@ -160,6 +160,22 @@ def test_bc_summary_all_writes_every_task_and_demo_count(tmp_path):
     assert text.count("| plain | 0,1 |") == 3
 
 
+def test_bc_summary_versus_pairs_with_a_named_source(capsys, tmp_path):
+    from benchmarks.bc_summary import collect, main, table
+    rows = table(collect(SAVED_BC), versus=("infoatlas",))
+    assert rows[0].endswith("| vs plain, unseen | vs infoatlas, seen | vs infoatlas, unseen |")
+    assert "vs random" not in rows[0]  # no random rows in this table: no random columns
+    # plain trails the infoatlas source on seed 0 seen, ties on seed 1; unseen trails on both
+    assert rows[2].endswith("| — | — | 0 / 1 / 1 (1.00) | 0 / 0 / 2 (0.50) |")
+    assert rows[3].endswith("| — | — |")  # the named source against itself
+    assert rows[4].endswith("| 1 / 0 / 0 (1.00) | 0 / 0 / 1 (1.00) |")  # mine, seed 1 only: 0.8 > 0.7, 0.2 < 0.3
+    with pytest.raises(SystemExit, match="matches 2 sources"):
+        table(collect(SAVED_BC), versus=("contrast-gap",))
+    (tmp_path / "PickCube.md").write_text(SAVED_BC)
+    main(["--task", "PickCube", "--results", str(tmp_path), "--versus", "mine"])
+    assert "| vs mine, seen | vs mine, unseen |" in capsys.readouterr().out
+
+
 def test_bc_summary_names_sources_by_discovery_flags():
     from benchmarks.bc_summary import source_name
     cmd = "python -m benchmarks.bc_guidance --methods infoatlas --contrast-gap 12 --restarts {} --discovery-seed {}"

@@ -175,7 +175,7 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
             dependence of a static stretch on itself.  On StackCube (grasp vs the release
             pause) it stopped restarts from mixing (demos > 10 steps off the grasp: 12% -> 1%
             with seed 0) and lifted guided BC; on PickCube its key states are a little further off
-            the events (see the README).
+            the events (see integrations/maniskill/RESULTS.md).
         mi_from: the MI reads state columns from this index on (e.g. 18 leaves out the
             Panda's joint positions and velocities); the locator still reads all of them.
         restarts: R independently initialised locators trained side by side (their MI terms

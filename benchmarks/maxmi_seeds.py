@@ -1,9 +1,10 @@
 """Seed stability of MaxMI key-state discovery on cached ManiSkill demos.
 
     python -m benchmarks.maxmi_seeds --task PickCube --demos 300 --seeds 0 1 2 3
+    python -m benchmarks.maxmi_seeds --task PickCube --estimator mine --steps 750   # MINE critics
 
-Runs ``discover_key_states`` (SlicedMILoss, default settings, incl. its restarts) once per
-seed and prints the key-state error per event (steps), the final MaxMI objective (nats, mean
+Runs ``discover_key_states`` (SlicedMILoss, or with ``--estimator mine`` MINE critics trained
+alongside; default settings, incl. its restarts) once per seed and prints the key-state error per event (steps), the final MaxMI objective (nats, mean
 of the last 30 steps and over restarts), the wall time, the error of the untrained locators
 (step 0: what the architecture, order and vote give without any MI) and of random key states;
 then, per seed and concept, where the key state sits relative to each event (mean ± std over
@@ -55,6 +56,10 @@ def main(argv=None):
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
                    help="demos as planned (joint targets) or replayed with end-effector deltas, "
                         "as the example and BC use them (pd_ee_delta_pose)")
+    p.add_argument("--estimator", default="infoatlas", choices=["infoatlas", "mine"],
+                   help="MI estimator of the discovery (mine: per-dataset critics trained alongside)")
+    p.add_argument("--mine-critics", default="per-term", choices=["per-term", "shared"],
+                   help="with --estimator mine: one critic per MI term or one for all")
     p.add_argument("--no-change-feature", action="store_true",
                    help="locators read state and time only, not the state's change (see discover_key_states)")
     args = p.parse_args(argv)
@@ -72,7 +77,8 @@ def main(argv=None):
                                 contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
                                 order=args.order, order_gap=args.order_gap, restarts=args.restarts,
                                 num_slices=args.num_slices, vote=args.vote, guard=args.guard,
-                                change_feature=not args.no_change_feature)
+                                change_feature=not args.no_change_feature, estimator=args.estimator,
+                                mine_critics=args.mine_critics)
         e = key_state_error(demos, r.indices, events)
         e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "

@@ -39,6 +39,7 @@ FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5", "--goal-loss": "mse
 GUIDED_FLAGS = ("--goal-loss",)  # flags that change how any key states guide BC (plain BC has none)
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced
+MINE_FLAGS = ("--mine-steps", "--mine-critics")  # discovery flags that change MINE's key states only
 
 
 def sections(text: str):
@@ -69,6 +70,8 @@ def source_name(method: str, cmd: str, error: str) -> str:
     discovered = any(d in method for d in DISCOVERED)
     parts = [method]
     for flag in GUIDED_FLAGS + (DISCOVERY_FLAGS if discovered else ()):
+        if flag in MINE_FLAGS and "mine" not in method:
+            continue
         m = re.search(rf"{flag} (\S+)", cmd)
         if m and m.group(1) != FLAG_DEFAULTS.get(flag):  # a default value names nothing new
             parts.append(f"{flag} {m.group(1)}")
@@ -115,8 +118,10 @@ def collect(text: str, settings=SETTINGS, epochs: str = EPOCHS, demos: int = DEF
 
 
 def match_source(runs: dict, pattern: str) -> str | None:
-    """The one source whose name contains ``pattern`` (None if none does)."""
-    hits = [name for name in runs if pattern in name]
+    """The source named ``pattern`` (with or without its key-state error), else the one
+    whose name contains it (None if none does)."""
+    exact = [name for name in runs if name == pattern or name.startswith(pattern + " (")]
+    hits = exact or [name for name in runs if pattern in name]
     if len(hits) > 1:
         raise SystemExit(f"--versus {pattern!r} matches {len(hits)} sources: {hits}")
     return hits[0] if hits else None
@@ -192,8 +197,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
     p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
     p.add_argument("--versus", nargs="+", default=(), metavar="SOURCE",
-                   help="also pair every source with these (a substring of one source's name, "
-                        "e.g. 'mine-critics per-term')")
+                   help="also pair every source with these: a source's name as printed, with or "
+                        "without its '(… steps)', or a substring of one source's name")
     p.add_argument("--all", action="store_true", help="write summary.md for every task and demo count")
     a = p.parse_args(argv)
     if a.all:

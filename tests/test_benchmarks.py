@@ -171,6 +171,9 @@ def test_bc_summary_versus_pairs_with_a_named_source(capsys, tmp_path):
     assert rows[4].endswith("| 1 / 0 / 0 (1.00) | 0 / 0 / 1 (1.00) |")  # mine, seed 1 only: 0.8 > 0.7, 0.2 < 0.3
     with pytest.raises(SystemExit, match="matches 2 sources"):
         table(collect(SAVED_BC), versus=("contrast-gap",))
+    # a full name (without its error) is exact even where it is a substring of other names
+    named = table(collect(SAVED_BC), versus=("infoatlas --contrast-gap 12",))
+    assert named[0].endswith("| vs infoatlas --contrast-gap 12, seen | vs infoatlas --contrast-gap 12, unseen |")
     (tmp_path / "PickCube.md").write_text(SAVED_BC)
     main(["--task", "PickCube", "--results", str(tmp_path), "--versus", "mine"])
     assert "| vs mine, seen | vs mine, unseen |" in capsys.readouterr().out
@@ -190,6 +193,12 @@ def test_bc_summary_names_sources_by_discovery_flags():
     assert source_name("plain", huber, "—") == "plain"
     assert source_name("infoatlas", cmd.format(5, 0) + " --vote agree", "1.1") == "infoatlas --contrast-gap 12 --vote agree (1.1 steps)"
     assert source_name("oracle", cmd.format(5, 0) + " --goal-loss mse", "0.0") == "oracle"
+    # MINE's own flags name MINE's key states (and mixes with them), not ours
+    both = cmd.format(5, 1) + " --mine-steps 750 --mine-critics per-term"
+    assert source_name("infoatlas", both, "5.3") == "infoatlas --contrast-gap 12 --discovery-seed 1 (5.3 steps)"
+    assert source_name("mine", both, "4.1") == ("mine --contrast-gap 12 --discovery-seed 1 --mine-steps 750 "
+                                                "--mine-critics per-term (4.1 steps)")
+    assert source_name("mix:mine,infoatlas", both, "6.5").startswith("mix:mine,infoatlas --contrast-gap 12 --discovery")
 
 
 def test_bc_guidance_commit_is_dirty_for_code_not_for_saved_results(tmp_path):

@@ -3,7 +3,7 @@
     python -m benchmarks.bc_summary --task StackCube
     python -m benchmarks.bc_summary --task PickCube --seeds 2 3 4 5 6 7 8 9
     python -m benchmarks.bc_summary --task PickCube --demos 100
-    python -m benchmarks.bc_summary --task StackCube --demos 100 --versus "mine-critics per-term"
+    python -m benchmarks.bc_summary --task StackCube --demos 100 --versus "infoatlas --contrast-gap 12 --vote agree --guard 4"
     python -m benchmarks.bc_summary --all    # rewrites summary.md: every task and demo count
 
 Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
@@ -130,7 +130,7 @@ def match_source(runs: dict, pattern: str) -> str | None:
 def table(runs: dict, only_seeds=None, versus=()) -> list[str]:
     """Markdown rows: per source, the means over the BC seeds it shares with plain BC and
     the paired comparisons with plain and random key states and with each source named by
-    ``versus`` (a substring of its name) that this table has."""
+    ``versus`` (see ``match_source``) that this table has."""
     base = {b: b for b in ("plain", "random") if b in runs}
     for pattern in versus:
         if (name := match_source(runs, pattern)) is not None:

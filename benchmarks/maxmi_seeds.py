@@ -4,8 +4,9 @@
     python -m benchmarks.maxmi_seeds --task PickCube --estimator mine --steps 750   # MINE critics
 
 Runs ``discover_key_states`` (SlicedMILoss, or with ``--estimator mine`` MINE critics trained
-alongside; default settings, incl. its restarts) once per seed and prints the key-state error per event (steps), the final MaxMI objective (nats, mean
-of the last 30 steps and over restarts), the wall time, the error of the untrained locators
+alongside; default settings, incl. its restarts) once per seed and prints the key-state error
+per event (steps), the final MaxMI objective (nats, as the estimator measures it; mean of the
+last 30 steps and over restarts), the wall time, the error of the untrained locators
 (step 0: what the architecture, order and vote give without any MI) and of random key states;
 then, per seed and concept, where the key state sits relative to each event (mean ± std over
 demos of key step - event step: a std near 0 means the concept is locked to that event at a

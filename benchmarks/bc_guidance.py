@@ -40,7 +40,7 @@ from integrations.maniskill import get_task
 from integrations.maniskill.convert import load_demos
 from integrations.maniskill.demos import fingerprint
 from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
+from integrations.maniskill.keystates import MINE_CRITICS, discover_key_states, key_state_error, random_key_states
 from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 
 
@@ -174,7 +174,7 @@ def main(argv=None):
                    help="how restarts' key states combine (see discover_key_states)")
     p.add_argument("--guard", type=float, default=None,
                    help="re-place key states this many MADs off their concept's phase (see phase_guard)")
-    p.add_argument("--mine-critics", default="shared", choices=["shared", "per-term"],
+    p.add_argument("--mine-critics", default="shared", choices=MINE_CRITICS,
                    help="mine discovery: one critic for all MI terms (as every row saved before "
                         "session 17) or one per term (see discover_key_states)")
     p.add_argument("--mine-steps", type=int, default=750,

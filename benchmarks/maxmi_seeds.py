@@ -24,7 +24,8 @@ import torch
 from integrations.maniskill import get_task
 from integrations.maniskill.convert import load_demos
 from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import discover_key_states, key_state_error, random_key_states
+from integrations.maniskill.keystates import (ESTIMATORS, MINE_CRITICS, discover_key_states, key_state_error,
+                                             random_key_states)
 
 
 def main(argv=None):
@@ -57,9 +58,9 @@ def main(argv=None):
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
                    help="demos as planned (joint targets) or replayed with end-effector deltas, "
                         "as the example and BC use them (pd_ee_delta_pose)")
-    p.add_argument("--estimator", default="infoatlas", choices=["infoatlas", "mine"],
+    p.add_argument("--estimator", default="infoatlas", choices=ESTIMATORS,
                    help="MI estimator of the discovery (mine: per-dataset critics trained alongside)")
-    p.add_argument("--mine-critics", default="per-term", choices=["per-term", "shared"],
+    p.add_argument("--mine-critics", default="per-term", choices=MINE_CRITICS,
                    help="with --estimator mine: one critic per MI term or one for all")
     p.add_argument("--no-change-feature", action="store_true",
                    help="locators read state and time only, not the state's change (see discover_key_states)")

@@ -21,8 +21,8 @@ import torch
 from integrations.maniskill import get_task
 from integrations.maniskill.convert import load_demos
 from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
-                                             random_key_states)
+from integrations.maniskill.keystates import (MINE_CRITICS, discover_key_states, first_reach,
+                                             key_state_error, random_key_states)
 
 TRACE_EVERY = 10  # locator updates between traced points (errors against time)
 
@@ -77,7 +77,7 @@ def main(argv=None):
                    help="both maximise the MI gain I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
     p.add_argument("--vote", default="median", choices=["median", "agree"],
                    help="how restarts' key states combine, for both (see discover_key_states)")
-    p.add_argument("--mine-critics", default="per-term", choices=["per-term", "shared"],
+    p.add_argument("--mine-critics", default="per-term", choices=MINE_CRITICS,
                    help="one MINE critic for all MI terms or one per term (see discover_key_states)")
     p.add_argument("--no-change-feature", action="store_true",
                    help="locators read state and time only, not the state's change (see discover_key_states)")

@@ -35,8 +35,8 @@ from integrations.maniskill import TASKS, get_task
 from integrations.maniskill.convert import load_demos
 from integrations.maniskill.demos import fingerprint
 from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import (discover_key_states, first_reach, key_state_error,
-                                             random_key_states)
+from integrations.maniskill.keystates import (MINE_CRITICS, discover_key_states, first_reach,
+                                             key_state_error, random_key_states)
 from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 
 METHODS = ("plain BC", "InfoAtlas key states", "MINE key states", "random key states")
@@ -64,7 +64,7 @@ def parse(argv=None):
     p.add_argument("--mine-budget", type=float, default=1.0,
                    help="MINE's wall-time budget as a multiple of ours (1: equal time; its trace "
                         "also says when it first reached our error)")
-    p.add_argument("--mine-critics", default="per-term", choices=["per-term", "shared"],
+    p.add_argument("--mine-critics", default="per-term", choices=MINE_CRITICS,
                    help="one MINE critic per MI term, or one for all (the weaker baseline the "
                         "example used before session 17; see discover_key_states)")
     p.add_argument("--bc-epochs", type=int, default=60)

@@ -35,6 +35,9 @@ from .demos import Normalizer
 from .mine import MINECritic
 from .vote import agreeing_consensus, consensus, phase_guard  # noqa: F401  (public here too)
 
+ESTIMATORS = ("infoatlas", "mine")  # discover_key_states(estimator=...)
+MINE_CRITICS = ("per-term", "shared")  # discover_key_states(mine_critics=...)
+
 
 def pad_trajectories(demos) -> tuple[torch.Tensor, torch.Tensor]:
     """Demo state arrays -> z-scored states (N, T, D), edge-padded to the longest, and a
@@ -202,10 +205,10 @@ def discover_key_states(demos, num_concepts: int, *, estimator: str = "infoatlas
     restart to another event (StackCube, 100 demos, seed 0: 7.2 steps with one thread,
     16.4 with two; ``benchmarks/results/maxmi_seeds/StackCube-100-threads.md``).
     """
-    if mine_critics not in ("shared", "per-term"):
-        raise ValueError(f"mine_critics must be 'shared' or 'per-term', got {mine_critics!r}")
-    if estimator not in ("infoatlas", "mine"):
-        raise ValueError(f"estimator must be 'infoatlas' or 'mine', got {estimator!r}")
+    if mine_critics not in MINE_CRITICS:
+        raise ValueError(f"mine_critics must be one of {MINE_CRITICS}, got {mine_critics!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if len(demos) < 16:
         raise ValueError(f"MaxMI needs an MI estimate across demos: got {len(demos)}, need >= 16")
     if order not in ("greedy", "hinge"):

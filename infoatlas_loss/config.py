@@ -21,6 +21,9 @@ class InfoAtlasConfig:
         critic_hidden: hidden widths of the generated critic MLP T_theta(x, y).
         gaussian_critic: add the analytic Gaussian-copula log density ratio (weighted by a
             generated gate) to the generated critic; the DV bound stays the estimator.
+        mask_critic: zero the noise-padding and constant columns at the generated critic's
+            input, so it sees only data columns (they are independent by construction);
+            the hypernetwork still reads the padded tensor.
     """
 
     max_dim: int = 5
@@ -33,6 +36,7 @@ class InfoAtlasConfig:
     head_hidden: int = 256
     critic_hidden: tuple[int, ...] = (32, 32)
     gaussian_critic: bool = True
+    mask_critic: bool = False
 
     def __post_init__(self):
         if self.dim % self.heads:
@@ -63,6 +67,7 @@ class InfoAtlasConfig:
 
 PRESETS: dict[str, dict] = {
     "base": dict(),
+    "base-masked": dict(mask_critic=True),
     "tiny": dict(max_dim=3, dim=16, num_latents=4, heads=2, joint_depth=1, marginal_depth=1,
                  head_hidden=32, critic_hidden=(8,)),
 }

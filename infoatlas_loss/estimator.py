@@ -84,6 +84,11 @@ def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, orde
     stats = GaussianStats(zx, zy, real) if config.gaussian_critic else None
     ex = zx if eval_x is None else eval_x
     ey = zy if eval_y is None else eval_y
+    if config.mask_critic and real is not None:
+        # the critic sees data columns only; the Gaussian term already ignores the others
+        keep = real.to(ex.dtype).unsqueeze(1)  # (B, 1, 2 * max_dim)
+        k = ex.shape[-1]
+        ex, ey = ex * keep[..., :k], ey * keep[..., k:]
     return dv_bound(theta, config, ex, ey, stats=stats, order=order, num_shifts=num_shifts)
 
 

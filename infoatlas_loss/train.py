@@ -83,7 +83,8 @@ def validate(model: InfoAtlas, *, n: int = 1000, reps: int = 2, seed: int = 123)
             continue
         for mi in VAL_MI:
             x, y, true = gaussian_task(reps, n, dx, dy, mi, generator=g)
-            est = estimate_batch(model, x, y, seeds=dataset_seeds(reps, g)).mean().item()
+            dev = next(model.parameters()).device
+            est = estimate_batch(model, x.to(dev), y.to(dev), seeds=dataset_seeds(reps, g)).mean().item()
             rows.append({"dx": dx, "dy": dy, "true": true, "est": round(est, 4)})
     mae = sum(abs(r["est"] - r["true"]) for r in rows) / len(rows)
     return {"mae": mae, "rows": rows}

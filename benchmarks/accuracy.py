@@ -1,19 +1,33 @@
-"""Accuracy of InfoAtlas vs KSG, CCA and Gaussian-copula MI on bmi tasks (all in nats).
+"""Accuracy of InfoAtlas vs KSG, CCA and Gaussian-copula MI on the 40 bmi tasks (nats).
 
-    python -m benchmarks.accuracy --quick                      # Table-1 tasks, n=1000, 1 seed
-    python -m benchmarks.accuracy --tasks all --n 5000 --seeds 0 1 2 --extras
+    python -m benchmarks.accuracy --quick                  # Table-1 tasks + one wide task, n=1000, seed 0
+    python -m benchmarks.accuracy --n 1000 5000 10000 --seeds 0 1 2 --threads 1   # the full suite
 
-For every task and seed one sample of size n is drawn (generator seeded by
-``(seed, crc32(task id))``) and every method estimates MI on it; wall time per estimate
-is recorded.  The table gives per task the ground truth, each method's mean ± std over
-seeds and |mean - GT|; the last rows give the mean |error| over tasks and the mean seconds
-per estimate.  ``--extras`` adds InfoAtlas on the Table-1 tasks at n in {64, 256, 500,
-5000, 20000}.  Writes ``results.json``, ``results.md`` and ``estimate_vs_truth.png``.
+For every task, seed and n one sample is drawn (generator seeded by
+``(seed, crc32(task id))``, the same stream at every n) and every method estimates MI on
+that same sample; wall time per estimate is recorded (each method is warmed up once
+first, so model loading is not timed).  Methods:
+
+* ``InfoAtlas``: ``infoatlas_loss.estimate(X, Y)`` (the ``benchmark-mi`` interface), or
+  ``infoatlas_loss.estimate_mi(X, Y, model=...)`` with ``--weights``;
+* ``KSG``: Kraskov et al. algorithm 1, k = 10, max-norm k-d trees (``benchmarks.baselines``);
+* ``CCA``: MI of the Gaussian fitted to the sample, -1/2 sum log(1 - rho_i^2);
+* ``GaussCopula``: the same on the normal scores of the ranks (plain formula, no bias
+  correction).
+
+Output (``--out``): ``results.md`` (the command; mean |error| per n over the 40 tasks,
+the 33 with at most 5 dimensions per variable, the 7 wide ones and the paper's Table-1
+eight, with mean seconds per estimate; the published anchors; per-task tables per n),
+``results.json`` (config, every record, the summaries) and ``estimate_vs_truth.png``
+(one panel per n).  ``--ksg-wide-max-n`` leaves KSG out on the wide tasks above that n
+(about 70 s per estimate on 50 x 50 at n = 10 000 on one core); every skipped estimate is
+printed and listed in both result files, and group means that miss tasks show the count.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 import zlib
@@ -23,9 +37,26 @@ from typing import Callable
 import numpy as np
 
 from .baselines import gaussian_copula_mi, gaussian_mi, ksg
-from .bmi_tasks import TABLE1, Task, get_tasks
+from .bmi_tasks import GROUPS, TABLE1, TASKS, WIDE, Task, get_tasks
+from .common import fmt_table, load_model
 
 EXTRA_NS = (64, 256, 500, 5000, 20000)
+QUICK_TASKS = TABLE1 + ("multinormal-sparse-25-25-2-2.0",)
+GROUP_LABELS = {"all": "all", "narrow": "≤ 5 dims", "wide": "wide (25–50 dims)",
+                "table1": "Table-1"}
+
+PUBLISHED = {
+    "Alice-Base": (0.092, 0.063, 0.060),
+    "MINDE": (0.353, 0.070, 0.065),
+    "MINE": (0.248, 0.117, 0.108),
+    "InfoNCE": (0.887, 0.123, 0.083),
+    "CCA": (0.195, 0.192, 0.181),
+    "KSG": (0.288, 0.240, 0.219),
+}
+"""Mean |error| (nats) over bmi's 40 tasks at n = 1000 / 5000 / 10000 as published by
+Franzese, Rossi & Michiardi (2026, "Alice") from their own runs; not measured here."""
+PUBLISHED_NS = (1000, 5000, 10000)
+PUBLISHED_SOURCE = "Franzese, Rossi, Michiardi 2026 (Alice), their own runs"
 
 
 def task_rng(task: Task, seed: int) -> np.random.Generator:
@@ -33,41 +64,59 @@ def task_rng(task: Task, seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(task.name.encode())])
 
 
-def make_methods(model) -> dict[str, Callable[[np.ndarray, np.ndarray, int], float]]:
-    """name -> f(x, y, seed) -> MI in nats."""
-    from infoatlas_loss import estimate_mi
+def make_methods(weights: str | None = None) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """name -> f(x, y) -> MI in nats.  InfoAtlas goes through the public estimator."""
+    import infoatlas_loss
 
+    if weights:
+        model = load_model(weights)
+        info = lambda x, y: float(infoatlas_loss.estimate_mi(x, y, model=model))  # noqa: E731
+    else:
+        info = lambda x, y: float(infoatlas_loss.estimate(x, y))  # noqa: E731
     return {
-        "InfoAtlas": lambda x, y, s: estimate_mi(x, y, model=model, seed=s).mi,
-        "KSG": lambda x, y, s: ksg(x, y, k=10),
-        "CCA": lambda x, y, s: gaussian_mi(x, y),
-        "GaussCopula": lambda x, y, s: gaussian_copula_mi(x, y),
+        "InfoAtlas": info,
+        "KSG": lambda x, y: ksg(x, y, k=10),
+        "CCA": gaussian_mi,
+        "GaussCopula": gaussian_copula_mi,
     }
 
 
-def load_model(weights: str | None):
-    """The InfoAtlas model: from ``weights`` (safetensors) or the shipped base weights."""
-    from infoatlas_loss import load_pretrained, load_weights
+def warm_up(methods: dict) -> None:
+    """One untimed call of each method (loads weights, fills caches)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((256, 2)), rng.standard_normal((256, 2))
+    for f in methods.values():
+        f(x, y)
 
-    return load_weights(weights) if weights else load_pretrained("infoatlas-base")
 
+def run_records(tasks, methods, n: int, seeds, skip: Callable[[Task, int, str], bool] = None,
+                log=sys.stderr) -> tuple[list[dict], list[dict]]:
+    """One record per (task, seed, method): estimate (nats) and seconds.
 
-def run_records(tasks, methods, n: int, seeds, log=sys.stderr) -> list[dict]:
-    """One record per (task, seed, method): estimate (nats) and seconds."""
-    recs = []
+    ``skip(task, n, method)`` True leaves that estimate out; returns (records, skipped).
+    """
+    recs, skipped = [], []
     for t in tasks:
+        t_start = time.perf_counter()
         for s in seeds:
             x, y = t.sample(n, task_rng(t, s))
             for m, f in methods.items():
+                if skip and skip(t, n, m):
+                    skipped.append(dict(task=t.name, seed=int(s), n=n, method=m))
+                    continue
                 t0 = time.perf_counter()
-                est = float(f(x, y, s))
+                est = float(f(x, y))
                 recs.append(dict(task=t.name, gt=t.mi, seed=int(s), n=n, method=m,
                                  estimate=est, seconds=time.perf_counter() - t0))
         if log:
-            row = {r["method"]: r["estimate"] for r in recs if r["task"] == t.name}
-            print(f"  {t.name:48s} GT {t.mi:.3f}  " +
-                  "  ".join(f"{m} {v:.3f}" for m, v in row.items()), file=log, flush=True)
-    return recs
+            row = {}
+            for r in recs:
+                if r["task"] == t.name and r["n"] == n:
+                    row.setdefault(r["method"], []).append(r["estimate"])
+            print(f"  n={n:<6d} {t.name:50s} GT {t.mi:.3f}  " +
+                  "  ".join(f"{m} {np.mean(v):.3f}" for m, v in row.items()) +
+                  f"  ({time.perf_counter() - t_start:.1f} s)", file=log, flush=True)
+    return recs, skipped
 
 
 def summarize(recs: list[dict], key: str = "method") -> dict:
@@ -87,12 +136,32 @@ def summarize(recs: list[dict], key: str = "method") -> dict:
             errs.setdefault(k, []).append((cell["abs_err"], [r["seconds"] for r in rs]))
     for k, v in errs.items():
         out["overall"][k] = dict(mean_abs_err=float(np.mean([a for a, _ in v])),
-                                 mean_seconds=float(np.mean([s for _, ss in v for s in ss])))
+                                 mean_seconds=float(np.mean([s for _, ss in v for s in ss])),
+                                 tasks=len(v))
+    return out
+
+
+def group_summary(summary: dict, methods: list[str], task_names: list[str]) -> dict:
+    """{group: {"tasks": count, method: {mean_abs_err, mean_seconds, tasks}}} over the groups
+    of ``GROUPS`` that meet the run's tasks; a method's ``tasks`` counts those it ran on."""
+    out = {}
+    for g, names in GROUPS.items():
+        names = [n for n in names if n in task_names]
+        if not names or (g == "table1" and len(names) < len(TABLE1)):
+            continue
+        row: dict = {"tasks": len(names)}
+        for m in methods:
+            cells = [summary["tasks"][n][m] for n in names if m in summary["tasks"].get(n, {})]
+            if cells:
+                row[m] = dict(mean_abs_err=float(np.mean([c["abs_err"] for c in cells])),
+                              mean_seconds=float(np.mean([c["seconds"] for c in cells])),
+                              tasks=len(cells))
+        out[g] = row
     return out
 
 
 def table(summary: dict, cols: list, col_name=str, md: bool = False) -> str:
-    """Plain-text (or Markdown) table of a ``summarize`` result."""
+    """Per-task table of a ``summarize`` result: GT, each column's mean ± std and |err|."""
     head = ["task", "GT"] + [h for c in cols for h in (col_name(c), "|err|")]
     rows = []
     for name, row in summary["tasks"].items():
@@ -103,38 +172,78 @@ def table(summary: dict, cols: list, col_name=str, md: bool = False) -> str:
                 sd = f" ± {v['std']:.3f}" if v["k"] > 1 else ""
                 cells += [f"{v['mean']:.3f}{sd}", f"{v['abs_err']:.3f}"]
             else:
-                cells += ["", ""]
+                cells += ["skipped", ""]
         rows.append(cells)
     ov = summary["overall"]
-    rows.append(["mean |error|", ""] + [h for c in cols for h in ("", f"{ov[c]['mean_abs_err']:.3f}")])
-    rows.append(["mean s / estimate", ""] + [h for c in cols for h in (f"{ov[c]['mean_seconds']:.3f}", "")])
-    if md:
-        esc = lambda r: "| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |"  # noqa: E731
-        return "\n".join([esc(head), "|" + "---|" * len(head)] + [esc(r) for r in rows])
-    w = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    fmt = lambda r: "  ".join(str(c).ljust(w[i]) if i == 0 else str(c).rjust(w[i])  # noqa: E731
-                              for i, c in enumerate(r))
-    return "\n".join([fmt(head), "-" * (sum(w) + 2 * len(w))] + [fmt(r) for r in rows])
+    ntask = len(summary["tasks"])
+    cnt = lambda c: "" if ov[c]["tasks"] == ntask else f" ({ov[c]['tasks']}/{ntask})"  # noqa: E731
+    rows.append(["mean |error|", ""] + [h for c in cols if c in ov
+                                         for h in ("", f"{ov[c]['mean_abs_err']:.3f}{cnt(c)}")])
+    rows.append(["mean s / estimate", ""] + [h for c in cols if c in ov
+                                              for h in (f"{ov[c]['mean_seconds']:.3f}", "")])
+    return fmt_table(head, rows, md)
 
 
-def plot(summary: dict, methods: list[str], path: Path) -> None:
-    """Estimate (mean ± std over seeds) vs ground truth, one panel per method."""
+def group_table(groups: dict, methods: list[str], md: bool = False) -> str:
+    """Mean |error| and mean seconds per estimate of each method over each task group."""
+    rows = []
+    for what, key, fmt in (("mean |error|", "mean_abs_err", "{:.3f}"),
+                           ("s / estimate", "mean_seconds", "{:.3g}")):
+        for g, row in groups.items():
+            cells = [f"{what}: {GROUP_LABELS[g]}, {row['tasks']} tasks"]
+            for m in methods:
+                c = row.get(m)
+                miss = "" if c is None or c["tasks"] == row["tasks"] else f" ({c['tasks']}/{row['tasks']})"
+                cells.append("skipped" if c is None else fmt.format(c[key]) + miss)
+            rows.append(cells)
+    return fmt_table([""] + methods, rows, md)
+
+
+def published_table(by_n: dict, methods: list[str], md: bool = False) -> str:
+    """The published anchors (labelled) and, for a 40-task run, this run's means at the same n."""
+    rows = [[f"{k} (published)", *(f"{v:.3f}" for v in vals), PUBLISHED_SOURCE]
+            for k, vals in PUBLISHED.items()]
+    full = {n: g["all"] for n, g in by_n.items() if g.get("all", {}).get("tasks") == len(TASKS)}
+    for m in methods:
+        cells = []
+        for n in PUBLISHED_NS:
+            c = full.get(n, {}).get(m)
+            cells.append("" if c is None else f"{c['mean_abs_err']:.3f}"
+                         + ("" if c["tasks"] == len(TASKS) else f" ({c['tasks']}/{len(TASKS)})"))
+        if any(cells):
+            rows.append([f"{m} (this run)", *cells, "this run, same samples for every method"])
+    return fmt_table(["estimator", *(f"n={n}" for n in PUBLISHED_NS), "source"], rows, md)
+
+
+def plot(by_n: dict, methods: list[str], path: Path) -> None:
+    """Estimate (mean over seeds) vs ground truth, one panel per n, one marker per method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.6), squeeze=False)
-    gts = [row["gt"] for row in summary["tasks"].values()]
-    hi = 1.15 * max(gts + [row[m]["mean"] for row in summary["tasks"].values() for m in methods])
-    for ax, m in zip(axes[0], methods):
-        rows = summary["tasks"].values()
-        ax.errorbar([r["gt"] for r in rows], [r[m]["mean"] for r in rows],
-                    yerr=[r[m]["std"] for r in rows], fmt="o", ms=4, capsize=2)
+    markers = dict(zip(methods, "os^Dvx"))
+    fig, axes = plt.subplots(1, len(by_n), figsize=(4.4 * len(by_n), 4.2), squeeze=False)
+    for ax, (n, summ) in zip(axes[0], by_n.items()):
+        rows = list(summ["tasks"].values())
+        hi = 1.1 * max([r["gt"] for r in rows] + [r[m]["mean"] for r in rows for m in methods if m in r])
+        for color, m in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], methods):
+            label = f"{m} ({summ['overall'][m]['mean_abs_err']:.3f})" if m in summ["overall"] else None
+            for wide in (False, True):  # wide tasks filled, the others hollow
+                pts = [(r["gt"], r[m]["mean"], r[m]["std"]) for name, r in summ["tasks"].items()
+                       if m in r and (name in WIDE) == wide]
+                if not pts:
+                    continue
+                gt, mean, sd = map(np.array, zip(*pts))
+                ax.errorbar(gt, mean, yerr=sd, fmt=markers.get(m, "o"), ms=4, capsize=2, alpha=0.75,
+                            color=color, mfc=color if wide else "none",
+                            label=label)
+                label = None
         ax.plot([0, hi], [0, hi], "k--", lw=0.8)
         ax.set(xlim=(0, hi), ylim=(min(0, ax.get_ylim()[0]), hi), xlabel="true MI (nats)",
-               title=f"{m}  (mean |err| {summary['overall'][m]['mean_abs_err']:.3f})")
-    axes[0][0].set_ylabel("estimated MI (nats)")
+               title=f"n = {n}: {len(rows)} tasks (filled: wide)")
+        ax.legend(title="method (mean |error|)", fontsize=8, title_fontsize=8, loc="upper left")
+    axes[0][0].set_ylabel("estimated MI (nats, mean over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -142,62 +251,101 @@ def plot(summary: dict, methods: list[str], path: Path) -> None:
 
 def parse(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", choices=["table1", "all"], default=None, help="default table1")
+    p.add_argument("--tasks", choices=sorted(GROUPS), default=None, help="task group (default all)")
     p.add_argument("--task-names", nargs="+", default=None, help="explicit task ids")
-    p.add_argument("--n", type=int, default=None, help="samples per estimate (default 5000)")
+    p.add_argument("--n", type=int, nargs="+", default=None,
+                   help="samples per estimate (default 1000 5000 10000)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
     p.add_argument("--out", default="outputs/accuracy")
     p.add_argument("--weights", default=None, help="safetensors file (default: shipped)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--ksg-wide-max-n", type=int, default=None,
+                   help="leave KSG out on the wide tasks at n above this (default: never)")
     p.add_argument("--quick", action="store_true",
-                   help="defaults n=1000, seed 0, Table-1 tasks, and no extras")
+                   help="defaults n=1000, seed 0, Table-1 tasks + one wide task, and no extras")
     p.add_argument("--extras", action="store_true",
                    help=f"InfoAtlas on Table-1 tasks at n in {EXTRA_NS}")
     a = p.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)
     quick = a.quick
-    a.n = a.n or (1000 if quick else 5000)
+    a.n = a.n or ([1000] if quick else [1000, 5000, 10000])
     a.seeds = a.seeds or ([0] if quick else [0, 1, 2])
-    a.tasks = a.tasks or "table1"
+    if not a.task_names and not a.tasks and quick:
+        a.task_names = list(QUICK_TASKS)
+    a.tasks = a.tasks or "all"
     a.extras = a.extras and not quick
     return a
 
 
 def main(argv=None) -> dict:
     a = parse(argv)
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks.accuracy " + shlex.join(a.argv)
     tasks = get_tasks(a.tasks, a.task_names)
-    model = load_model(a.weights)
-    methods = make_methods(model)
+    names = [t.name for t in tasks]
+    methods = make_methods(a.weights)
+    warm_up(methods)
+    mnames = list(methods)
+    skip = None
+    if a.ksg_wide_max_n is not None:
+        wide = set(GROUPS["wide"])
+        skip = lambda t, n, m: m == "KSG" and t.name in wide and n > a.ksg_wide_max_n  # noqa: E731
     print(f"{len(tasks)} tasks, n={a.n}, seeds={a.seeds}", file=sys.stderr)
-    recs = run_records(tasks, methods, a.n, a.seeds)
-    summary = summarize(recs)
-    names = list(methods)
-    text = table(summary, names)
-    md = [f"# MI accuracy on bmi tasks (n={a.n}, seeds={a.seeds}; nats)\n",
-          table(summary, names, md=True)]
-    result = dict(config=dict(n=a.n, seeds=a.seeds, weights=a.weights, tasks=[t.name for t in tasks]),
-                  records=recs, summary=summary)
-    t1_recs = [r for r in recs if r["task"] in TABLE1]
-    if len(tasks) > len(TABLE1) and t1_recs:  # the paper's eight, from the same run
-        t1_sum = summarize(t1_recs)
-        text += "\n\nThe paper's Table-1 tasks (same run)\n" + table(t1_sum, names)
-        md += ["\n## The paper's Table-1 tasks (same run)\n", table(t1_sum, names, md=True)]
-        result["table1_summary"] = t1_sum
+    recs, skipped, by_n, groups = [], [], {}, {}
+    for n in a.n:
+        r, s = run_records(tasks, methods, n, a.seeds, skip)
+        recs += r
+        skipped += s
+        by_n[n] = summarize(r)
+        groups[n] = group_summary(by_n[n], mnames, names)
+    for s in skipped:
+        print(f"skipped: {s['method']} on {s['task']}, n={s['n']}, seed {s['seed']}", file=sys.stderr)
+
+    text, md = [], [f"# MI accuracy on bmi tasks (nats)\n\n`{command}`\n\n"
+                    f"{len(tasks)} tasks, n = {', '.join(map(str, a.n))}, seeds {a.seeds}, "
+                    f"weights: {a.weights or 'shipped'}\n"]
+    md.append("## Mean |error| by task group\n")
+    for n in a.n:
+        text += [f"\nn = {n}: mean |error| and seconds per estimate by task group",
+                 group_table(groups[n], mnames)]
+        md += [f"### n = {n}\n", group_table(groups[n], mnames, md=True), ""]
+    text += ["\nPublished anchors (40-task mean |error|) and this run",
+             published_table(groups, mnames)]
+    md += ["## Published anchors (40-task mean |error|) and this run\n",
+           published_table(groups, mnames, md=True), ""]
+    if skipped:
+        md += ["## Skipped estimates\n",
+               fmt_table(["method", "task", "n", "seed"],
+                         [[s["method"], s["task"], s["n"], s["seed"]] for s in skipped], md=True), ""]
+    for n in a.n:
+        md += [f"## Per task, n = {n}\n", table(by_n[n], mnames, md=True), ""]
+    result = dict(config=dict(command=command, n=a.n, seeds=a.seeds, weights=a.weights,
+                              threads=a.threads, ksg_wide_max_n=a.ksg_wide_max_n, tasks=names,
+                              methods=mnames),
+                  records=recs, skipped=skipped,
+                  summary={str(n): s for n, s in by_n.items()},
+                  groups={str(n): g for n, g in groups.items()},
+                  published=dict(source=PUBLISHED_SOURCE, n=list(PUBLISHED_NS), mean_abs_err=PUBLISHED))
     if a.extras:
         t1 = [t for t in tasks if t.name in TABLE1] or get_tasks("table1")
         info = {"InfoAtlas": methods["InfoAtlas"]}
         ext = []
         for n in EXTRA_NS:
-            ext += [dict(r, method=f"n={n}") for r in run_records(t1, info, n, a.seeds, log=None)]
+            ext += [dict(r, method=f"n={n}") for r in run_records(t1, info, n, a.seeds, log=None)[0]]
         ext_sum = summarize(ext)
         cols = [f"n={n}" for n in EXTRA_NS]
-        text += "\n\nInfoAtlas vs sample size\n" + table(ext_sum, cols)
-        md += ["\n## InfoAtlas vs sample size\n", table(ext_sum, cols, md=True)]
+        text += ["\nInfoAtlas vs sample size (Table-1 tasks)", table(ext_sum, cols)]
+        md += ["## InfoAtlas vs sample size (Table-1 tasks)\n", table(ext_sum, cols, md=True), ""]
         result["extras"] = dict(records=ext, summary=ext_sum)
-    print(text)
-    (out / "results.md").write_text("\n".join(md) + "\n")
+    print("\n".join(text))
+    (out / "results.md").write_text("\n".join(md).rstrip() + "\n")
     (out / "results.json").write_text(json.dumps(result, indent=1))
-    plot(summary, names, out / "estimate_vs_truth.png")
+    plot(by_n, mnames, out / "estimate_vs_truth.png")
     print(f"wrote {out}/results.json, results.md, estimate_vs_truth.png", file=sys.stderr)
     return result
 

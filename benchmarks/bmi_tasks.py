@@ -1,16 +1,20 @@
 """Tasks of the benchmark-mi ("bmi") suite (Czyż et al., NeurIPS 2023) with known MI (nats).
 
-Every task with at most 5 dimensions per variable from bmi's benchmark list (33 of its 40
-tasks; the 25- and 50-dimensional ones are left out).  Task ids follow bmi's ids.
+All 40 tasks of bmi's ``BENCHMARK_TASKS`` list, in its order and with its ids:
+``get_tasks("all")``.  Groups: ``"narrow"`` (the 33 tasks with at most 5 dimensions per
+variable), ``"wide"`` (the 7 tasks with 25 or 50 dimensions per variable) and
+``"table1"`` (the eight tasks of the paper's Table 1).
 
 Base distributions (closed-form MI):
 
 * ``1v1-normal-0.75``: bivariate normal, correlation 0.75: MI = -log(1 - 0.75^2) / 2.
-* ``multinormal-dense-d-d-0.5``: all 2d coordinates equicorrelated (0.5), within X and Y too.
+* ``multinormal-dense-d-d-0.5``: all 2d coordinates equicorrelated (a = 0.5), within X and
+  Y too.  An m x m equicorrelation matrix has determinant (1 - a)^(m-1) (1 + (m-1) a), so
+  MI = 1/2 log[(1 + (d-1) a)^2 / ((1 - a)(1 + (2d-1) a))]: 1.2922 for d = 25, 1.6243 for 50.
 * ``multinormal-sparse-dx-dy-k-s``: bmi's latent-variable model with ``k`` interacting
   pairs: X_i = Z_i + E_i, Y_i = Z_i + F_i with Var Z_i = s^2 for i < k, all other
   coordinates independent; so Corr(X_i, Y_i) = s^2 / (1 + s^2) = 0.8 for s = 2 and
-  MI = -k/2 log(1 - 0.8^2).
+  MI = -k/2 log(1 - 0.8^2) = 1.0217 for k = 2, whatever the width.
 * ``student-identity-dx-dy-nu``: multivariate Student-t, identity dispersion, nu d.o.f.
   MI = h(dx) + h(dy) - h(dx + dy) with the entropy
   h(d) = log G(nu/2) - log G((nu+d)/2) + d/2 log(nu pi) + (nu+d)/2 [psi((nu+d)/2) - psi(nu/2)].
@@ -20,14 +24,17 @@ Base distributions (closed-form MI):
 Transformed tasks apply injective maps (``benchmarks.bmi_transforms``) to X and Y, so MI
 equals the base task's: normal_cdf, half_cube, asinh, wiggly, spiral, the bimodal mixture
 quantiles (``1v1-bimodal-0.75`` = mixture quantiles of normal_cdf of the binormal), and the
-swiss-roll embedding of X.
+swiss-roll embedding of X.  The spiral follows bmi: X rotates in its coordinate plane
+(0, 1), Y in (1, 2), by the angle |v|^2 / d (speed normalised by the width d of the
+variable, so about one radian at every width).
 
 How the ground truths were checked: the eight Table-1 values of the bmi paper are
-reproduced to 4 decimals (``tests/test_benchmarks.py``); and for every task
-``python -m benchmarks.verify_truth`` draws 200k samples from the task's own sampler,
-inverts its transforms (checking the round trip), and averages the exact pointwise log
-density ratio log p(x,y) / (p(x) p(y)) of the base distribution (scipy densities); the
-Monte-Carlo means agree with the closed forms within 4 standard errors (see that module).
+reproduced to 4 decimals and the wide tasks' values match the closed forms above
+(``tests/test_benchmarks.py``); and for every task ``python -m benchmarks.verify_truth``
+draws 200k samples from the task's own sampler, inverts its transforms (checking the
+round trip), and averages the exact pointwise log density ratio log p(x,y) / (p(x) p(y))
+of the base distribution (scipy densities); the Monte-Carlo means agree with the closed
+forms within 4 standard errors (see that module).
 """
 from __future__ import annotations
 
@@ -98,7 +105,13 @@ def additive_mi(eps: float) -> float:
 
 
 def dense_cov(d: int, off: float = 0.5) -> Array:
+    """The (d, d) equicorrelation matrix with off-diagonal ``off``."""
     return np.full((d, d), off) + (1 - off) * np.eye(d)
+
+
+def dense_mi(d: int, off: float = 0.5) -> float:
+    """MI (nats) of ``multinormal-dense-d-d-off`` from the equicorrelation determinant."""
+    return 0.5 * np.log((1 + (d - 1) * off) ** 2 / ((1 - off) * (1 + (2 * d - 1) * off)))
 
 
 def sparse_cov(dim_x: int, dim_y: int, k: int, strength: float) -> Array:
@@ -180,13 +193,15 @@ def _both(base: Task, tr: T.Transform) -> Task:
 
 
 def _spiral(base: Task) -> Task:
-    """bmi's spiral (normalised speed 1/d): X rotates in plane (0, 1), Y in plane (1, 2)."""
+    """bmi's spiral (speed normalised by the width: 1/d): X rotates in plane (0, 1), Y in
+    plane (1, 2), each by |v|^2 / d radians."""
     tx = T.spiral(0, 1, 1.0 / base.dim_x)
     ty = T.spiral(1, 2, 1.0 / base.dim_y)
     return transformed(base, f"spiral-{base.name}", tx, ty)
 
 
 def _build() -> tuple[dict[str, Task], dict[str, Task]]:
+    """Every task in the order of bmi's ``BENCHMARK_TASKS`` list."""
     bases: dict[str, Task] = {}
     tasks: list[Task] = []
 
@@ -195,6 +210,7 @@ def _build() -> tuple[dict[str, Task], dict[str, Task]]:
         tasks.append(t)
         return t
 
+    # one-dimensional tasks
     binormal = add_base(_gaussian("1v1-normal-0.75", np.array([[1, 0.75], [0.75, 1]]), 1))
     uniform = _both(binormal, T.NORMAL_CDF)
     tasks.append(uniform)
@@ -205,18 +221,23 @@ def _build() -> tuple[dict[str, Task], dict[str, Task]]:
     tasks.append(_both(binormal, T.HALF_CUBE))
     bistudent = add_base(_student(1, 1, 1))
     tasks.append(_both(bistudent, T.ASINH))
+    # embedding
     tasks.append(transformed(uniform, f"swissroll_x-{uniform.name}", T.SWISSROLL, IDENTITY,
                              dim_x=2))
-    for d in (2, 3, 5):
+    # multinormal
+    for d in (2, 3, 5, 25, 50):
         add_base(_gaussian(f"multinormal-dense-{d}-{d}-0.5", dense_cov(2 * d), d))
     sparse = {d: add_base(_gaussian(f"multinormal-sparse-{d}-{d}-2-2.0",
-                                    sparse_cov(d, d, 2, 2.0), d)) for d in (2, 3, 5)}
+                                    sparse_cov(d, d, 2, 2.0), d)) for d in (2, 3, 5, 25)}
+    # Student-t
     students = {(dx, df): add_base(_student(dx, dx, df))
                 for dx, df in [(2, 1), (2, 2), (3, 2), (3, 3), (5, 2), (5, 3)]}
-    for tr in (T.NORMAL_CDF, T.HALF_CUBE):
-        tasks += [_both(sparse[3], tr), _both(sparse[5], tr)]
-    tasks += [_spiral(sparse[3]), _spiral(sparse[5])]
-    tasks += [_spiral(_both(sparse[3], T.NORMAL_CDF)), _spiral(_both(sparse[5], T.NORMAL_CDF))]
+    # transformed multinormal and Student-t
+    dims = (3, 5, 25)
+    tasks += [_both(sparse[d], T.NORMAL_CDF) for d in dims]
+    tasks += [_both(sparse[d], T.HALF_CUBE) for d in dims]
+    tasks += [_spiral(sparse[d]) for d in dims]
+    tasks += [_spiral(_both(sparse[d], T.NORMAL_CDF)) for d in dims]
     tasks += [_both(students[k], T.ASINH) for k in [(2, 1), (3, 2), (5, 2)]]
     return {t.name: t for t in tasks}, bases
 
@@ -236,16 +257,24 @@ TABLE1 = (
 )
 """The eight tasks of Table 1 (the paper's headline comparison)."""
 
+WIDE = tuple(n for n, t in TASKS.items() if max(t.dim_x, t.dim_y) > 5)
+"""The 7 tasks with 25 or 50 dimensions per variable."""
+
+NARROW = tuple(n for n in TASKS if n not in WIDE)
+"""The 33 tasks with at most 5 dimensions per variable."""
+
+GROUPS = {"all": tuple(TASKS), "narrow": NARROW, "wide": WIDE, "table1": TABLE1}
+"""Task-id groups by name; ``get_tasks(which)`` returns ``GROUPS[which]``."""
+
 
 def get_tasks(which: str = "all", names=None) -> list[Task]:
-    """``which`` in {"table1", "all"}; ``names`` (iterable of ids) overrides it."""
+    """``which`` one of ``GROUPS`` ("all", "narrow", "wide", "table1"); ``names``
+    (iterable of ids) overrides it."""
     if names:
         missing = [n for n in names if n not in TASKS]
         if missing:
             raise KeyError(f"unknown task(s) {missing}; known: {sorted(TASKS)}")
         return [TASKS[n] for n in names]
-    if which == "table1":
-        return [TASKS[n] for n in TABLE1]
-    if which == "all":
-        return list(TASKS.values())
-    raise ValueError(f"which must be 'table1' or 'all', got {which!r}")
+    if which not in GROUPS:
+        raise ValueError(f"which must be one of {sorted(GROUPS)}, got {which!r}")
+    return [TASKS[n] for n in GROUPS[which]]

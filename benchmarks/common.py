@@ -1,4 +1,4 @@
-"""Shared helpers of the issue-4 benchmarks: model loading, tables, output files, plots,
+"""Shared helpers of the benchmarks: model loading, tables, output files, plots,
 random k-dim slices shared by InfoAtlas and KSG, and peak-memory sampling.
 
 All MI values are in nats, all times in seconds, all memory in MiB.
@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .accuracy import load_model
 from .baselines import ksg
+
+
+def load_model(weights: str | None):
+    """The InfoAtlas model: from ``weights`` (safetensors) or the shipped base weights."""
+    from infoatlas_loss import load_pretrained, load_weights
+
+    return load_weights(weights) if weights else load_pretrained("infoatlas-base")
 
 
 # ----------------------------------------------------------------------------- output

@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from infoatlas_loss.integrations.mine import mine_bound
+
 LR = 1e-3
 
 
@@ -163,14 +165,9 @@ def train_estimator(x, y, method: str = "mine", *, epochs: int = 2000, patience:
         for i in range(0, len(xt) - bs + 1, bs):
             xb, yb = xt[perm[i:i + bs]], yt[perm[i:i + bs]]
             if method == "mine":
-                joint = critic(xb, yb).mean()
-                marg = critic(xb, yb[torch.randperm(bs, generator=g)])
-                lse = torch.logsumexp(marg, 0) - math.log(bs)  # log mean e^T
-                cur = lse.detach()
-                log_ma = cur if log_ma is None else torch.logaddexp(
-                    math.log(1 - ema) + log_ma, math.log(ema) + cur)
-                # value E[e^T]/ma (~1); gradient E[grad T e^T]/ma, the bias-corrected term
-                loss = -(joint - torch.exp(lse - log_ma))
+                bound, log_ma = mine_bound(critic(xb, yb), critic(xb, yb[torch.randperm(bs, generator=g)]),
+                                           log_ma, ema)
+                loss = -bound
             else:
                 s = critic.pairwise(xb, yb)
                 loss = -(s.diag() - torch.logsumexp(s, 1)).mean()

@@ -38,12 +38,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-try:
-    from infoatlas_loss import estimate_mi, load_pretrained, load_weights
-except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from infoatlas_loss import estimate_mi, load_pretrained, load_weights
-from integrations.representation import InfoMax
+from infoatlas_loss import InfoMax, estimate_mi, load_pretrained, load_weights
 
 def make_data(seed: int, n: int | None = None) -> dict:
     """Digits (pixels / 16), split 75/25 stratified; float32 (n, 64) and int labels."""

@@ -36,12 +36,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-try:
-    from infoatlas_loss import estimate_mi, load_pretrained, load_weights
-except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from infoatlas_loss import estimate_mi, load_pretrained, load_weights
-from integrations.representation import InfoMin
+from infoatlas_loss import InfoMin, estimate_mi, load_pretrained, load_weights
 
 STAMP = 0.5  # amplitude of the stamp pattern, pixels are in [0, 1]
 

@@ -6,38 +6,32 @@
 Per task: scripted motion-planning demos (cached; by default converted to end-effector
 deltas by replay, which BC clones far better than joint targets) -> key states by MaxMI with the frozen
 InfoAtlas loss and with per-dataset MINE critics, one per MI term (MINE gets ``--mine-budget`` times our
-wall time; both maximise the MI gain I(s_k; s_k-4) - I(s_k; s_k-12), ``--contrast-gap``, and
-combine their restarts by agreement with a phase guard, ``--vote`` and ``--guard``)
--> BC policies: plain, guided by our key states, by MINE's, by random ones -> success rates
-in the simulator on demo seeds ("seen") and new seeds ("unseen").
+wall time; both run ``KeyStateConfig``, whose defaults are this example's and can be changed with
+the options of the same names) -> BC policies: plain, guided by our key states, by MINE's, by random
+ones -> success rates in the simulator on demo seeds ("seen") and new seeds ("unseen").
 Optional (``--rl-steps N``, needs the ``rl`` extra): stable-baselines3 PPO fine-tunes a
 residual on top of the InfoAtlas-guided BC policy, rewarded by progress through our key
-states (``integrations/maniskill/rl.py``).
+states (``infoatlas_loss.integrations.maniskill.rl``).
 Key-state error = mean |key step - event step| against events read from the simulator.
-Writes results.json, results.md and plots to ``--out``.
+Writes results.json, results.md and plots to ``--out`` (default ``outputs/maniskill_maxmi``).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-try:
-    import integrations.maniskill  # noqa: F401
-except ModuleNotFoundError:  # running from a source checkout without `pip install -e .`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from integrations.maniskill import TASKS, get_task
-from integrations.maniskill.convert import load_demos
-from integrations.maniskill.demos import fingerprint
-from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import (MINE_CRITICS, discover_key_states, first_reach,
-                                             key_state_error, random_key_states)
-from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
+from infoatlas_loss.integrations.maniskill import (TASKS, KeyStateConfig, discover_key_states, get_task,
+                                                   key_state_error, load_demos, random_key_states)
+from infoatlas_loss.integrations.maniskill.demos import fingerprint
+from infoatlas_loss.integrations.maniskill.env import CONTROL_MODES
+from infoatlas_loss.integrations.maniskill.keystates import first_reach
+from infoatlas_loss.integrations.maniskill.policy import evaluation_seeds, successes, train_bc
 
 METHODS = ("plain BC", "InfoAtlas key states", "MINE key states", "random key states")
 
@@ -47,26 +41,10 @@ def parse(argv=None):
     p.add_argument("--tasks", default="PickCube", help="comma-separated task names, or 'all'")
     p.add_argument("--demos", type=int, default=300, help="successful demos per task")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes per split")
-    p.add_argument("--ks-steps", type=int, default=200, help="key-state localiser updates")
-    p.add_argument("--restarts", type=int, default=5,
-                   help="locators trained side by side that vote on each key state (both estimators)")
-    p.add_argument("--vote", default="agree", choices=["median", "agree"],
-                   help="how the restarts' key states combine (see discover_key_states; "
-                        "'median': the plain median of all restarts, the default before session 15)")
-    p.add_argument("--guard", type=float, default=4.0,
-                   help="re-place key states at an outlying phase of their demo, in median "
-                        "absolute deviations (see integrations.maniskill.vote.phase_guard; 0: off)")
-    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
-                   help="how the concepts are kept in temporal order (see discover_key_states)")
-    p.add_argument("--contrast-gap", type=int, default=12,
-                   help="maximise I(s_k; s_k-4) - I(s_k; s_k-gap), both estimators (see "
-                        "discover_key_states; 0: the plain MaxMI objective I(s_k; s_k-4))")
+    KeyStateConfig.add_arguments(p, skip=("estimator",))
     p.add_argument("--mine-budget", type=float, default=1.0,
                    help="MINE's wall-time budget as a multiple of ours (1: equal time; its trace "
                         "also says when it first reached our error)")
-    p.add_argument("--mine-critics", default="per-term", choices=MINE_CRITICS,
-                   help="one MINE critic per MI term, or one for all (the weaker baseline the "
-                        "example used before session 17; see discover_key_states)")
     p.add_argument("--bc-epochs", type=int, default=60)
     p.add_argument("--bc-seeds", type=int, default=1,
                    help="BC trainings per method (seeds seed, seed+1, ...); success pools their episodes")
@@ -82,7 +60,7 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="demos", help="demo cache folder")
-    p.add_argument("--out", default="examples/results/maniskill")
+    p.add_argument("--out", default="outputs/maniskill_maxmi")
     return p.parse_args(argv)
 
 
@@ -92,12 +70,12 @@ def run_task(task: str, args, out: Path) -> dict:
     t0 = time.time()
     demos = load_demos(task, args.demos, args.control_mode, seed=args.seed, cache_dir=args.cache,
                        workers=args.workers)
-    discovery = dict(seed=args.seed, restarts=args.restarts, order=args.order,
-                     contrast_gap=args.contrast_gap or None, vote=args.vote, guard=args.guard or None)
-    ours = discover_key_states(demos, k, estimator="infoatlas", steps=args.ks_steps, **discovery)
-    mine = discover_key_states(demos, k, estimator="mine", steps=100 * args.ks_steps,
-                               max_seconds=args.mine_budget * ours.seconds, mine_critics=args.mine_critics,
-                               **discovery)
+    config = KeyStateConfig.from_args(args)
+    gen = lambda: torch.Generator().manual_seed(args.seed)  # noqa: E731  (the same start for both)
+    ours = discover_key_states(demos, k, config, generator=gen())
+    # MINE runs for as long as we took times the budget (its step count is no limit)
+    mine = discover_key_states(demos, k, dataclasses.replace(config, estimator="mine", steps=100 * config.steps),
+                               generator=gen(), max_seconds=args.mine_budget * ours.seconds)
     keys = {"InfoAtlas key states": ours.indices, "MINE key states": mine.indices,
             "random key states": random_key_states(demos, k, seed=args.seed)}
     ks = {name: key_state_error(demos, idx, spec.events) for name, idx in keys.items()}
@@ -108,13 +86,13 @@ def run_task(task: str, args, out: Path) -> dict:
         ok_seen, ok_unseen = [], []
         for b in range(args.bc_seeds):
             trained = train_bc(demos, keys.get(name), epochs=args.bc_epochs, chunk=args.chunk,
-                               goal_from=args.goal_from, seed=args.seed + b)
+                               goal_from=args.goal_from, generator=torch.Generator().manual_seed(args.seed + b))
             # both splits in one batch of workers (one process start-up and env build, not two)
             ok = successes(task, trained, seen + unseen, max_steps=spec.max_steps, workers=args.workers)
             ok_seen += ok[:len(seen)]
             ok_unseen += ok[len(seen):]
             if args.rl_steps and name == "InfoAtlas key states":
-                from integrations.maniskill.rl import finetune_residual, residual_successes
+                from infoatlas_loss.integrations.maniskill.rl import finetune_residual, residual_successes
                 rl = finetune_residual(task, trained, demos, ours.indices, steps=args.rl_steps,
                                        max_steps=spec.max_steps, scale=args.rl_scale, seed=args.seed + b)
                 rl_ok.append(residual_successes(task, trained, rl, seen + unseen, max_steps=spec.max_steps))
@@ -131,7 +109,7 @@ def run_task(task: str, args, out: Path) -> dict:
                          "rl_train_episodes": sum(r.episodes for r in rl_runs),
                          "rl_train_successes": sum(r.train_successes for r in rl_runs)}
         print(f"{task} {rl_name}: seen {rows[rl_name]['seen']:.2f} unseen {rows[rl_name]['unseen']:.2f}")
-    from integrations.maniskill.plots import plot_key_states, plot_key_state_time
+    from infoatlas_loss.integrations.maniskill.plots import plot_key_states, plot_key_state_time
     plot_key_states(task, demos, {"InfoAtlas": ours.indices, "MINE": mine.indices}, out / f"{task}_key_states.png")
     plot_key_state_time(task, demos, {"InfoAtlas": ours, "MINE": mine}, out / f"{task}_error_vs_time.png")
     return {"task": task, "demos": len(demos), "demo_set": fingerprint(demos),
@@ -155,7 +133,7 @@ def to_markdown(results: list[dict]) -> str:
         s = r["mine_seconds_to_reach_ours"]
         return (f"after {s:.1f} s" if s is not None else
                 f"not within its {r['discovery_seconds']['MINE']} s budget")
-    notes = [f"- {r['task']}: {r['demos']} demos (set {r.get('demo_set', '?')}), "
+    notes = [f"- {r['task']}: {r['demos']} demos, "
              f"{r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"
@@ -183,7 +161,7 @@ def main(argv=None):
         meta = {"args": vars(args), "weights_sha256": _weights_sha()}
         (out / "results.json").write_text(json.dumps({**meta, "results": results}, indent=1))
         (out / "results.md").write_text(to_markdown(results))
-    from integrations.maniskill.plots import plot_success
+    from infoatlas_loss.integrations.maniskill.plots import plot_success
     plot_success(results, out / "success.png")
     print(to_markdown(results))
 

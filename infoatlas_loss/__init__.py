@@ -11,10 +11,13 @@ from .model import InfoAtlas
 from .pretrained import REGISTRY, load_pretrained, load_weights, save_weights
 from .softrank import normal_scores, soft_rank
 
+# the regularisers import the loss above; shipped as infoatlas_loss.integrations
+from .integrations.representation import InfoMax, InfoMin  # noqa: E402
+
 __version__ = "0.1.0"
 
 __all__ = [
-    "InfoAtlas", "InfoAtlasConfig", "MIN_SAMPLES", "MIResult", "REGISTRY", "SlicedMILoss",
+    "InfoAtlas", "InfoAtlasConfig", "InfoMax", "InfoMin", "MIN_SAMPLES", "MIResult", "REGISTRY", "SlicedMILoss",
     "estimate", "estimate_mi", "load_pretrained", "load_weights", "normal_scores",
     "save_weights", "sliced_mi", "soft_rank", "__version__",
 ]

@@ -1,1 +1,1 @@
-"""Integrations built on infoatlas-loss (ManiSkill MaxMI key states, representation learning)."""
+"""Integrations built on infoatlas-loss, shipped as ``infoatlas_loss.integrations``: ManiSkill MaxMI key states (``maniskill``), representation-learning regularisers (``representation``), MINE (``mine``)."""

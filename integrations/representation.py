@@ -35,7 +35,8 @@ import math
 import torch
 from torch import nn
 
-from infoatlas_loss import InfoAtlas, SlicedMILoss
+from ..loss import SlicedMILoss
+from ..model import InfoAtlas
 
 __all__ = ["InfoMax", "InfoMin"]
 

@@ -6,16 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from integrations.maniskill.demos import Demo
-from integrations.maniskill.keystates import (KeyStateLocator, consensus, discover_key_states, first_reach,
-                                              key_state_error, pad_trajectories, random_key_states,
-                                              shifted)
-from integrations.maniskill.policy import (ChunkedActor, evaluate, evaluation_seeds, from_relative,
-                                           subgoal_targets, to_relative, train_bc)
-from integrations.maniskill.rl import fit_phase, phase_targets
+from infoatlas_loss.integrations.maniskill.demos import Demo
+from infoatlas_loss.integrations.maniskill.keystates import (KeyStateConfig, KeyStateLocator, consensus,
+                                                             discover_key_states, first_reach, key_state_error,
+                                                             pad_trajectories, random_key_states, shifted)
+from infoatlas_loss.integrations.maniskill.policy import (ChunkedActor, evaluate, evaluation_seeds,
+                                                         from_relative, subgoal_targets, to_relative, train_bc)
+from infoatlas_loss.integrations.maniskill.rl import fit_phase, phase_targets
 
 HAS_MANISKILL = importlib.util.find_spec("mani_skill") is not None
 HAS_SB3 = importlib.util.find_spec("stable_baselines3") is not None
+
+
+def discover(demos, k, model=None, **config):
+    """discover_key_states with the example's config changed by ``config``, quietly."""
+    return discover_key_states(demos, k, KeyStateConfig(**config), model=model, progress=False)
 
 
 def planted(num: int = 48, dim: int = 3, dt: int = 4, seed: int = 0) -> list[Demo]:
@@ -55,21 +60,13 @@ def test_locator_is_a_distribution_over_valid_steps():
     assert (p[~mask.unsqueeze(1).expand_as(p)] == 0).all()
 
 
-def test_locator_without_change_feature_reads_state_and_time_only(tiny):
-    demos = planted(20)
-    states, mask = pad_trajectories(demos)
-    with_change, without = KeyStateLocator(3, 2), KeyStateLocator(3, 2, change=False)
-    assert with_change.net[0].in_channels == 7 and without.net[0].in_channels == 4
-    p = without(states, mask).exp()
-    assert torch.allclose(p.sum(-1), torch.ones(20, 2), atol=1e-5)
-    res = discover_key_states(demos, 2, steps=2, model=tiny, progress=False, change_feature=False)
-    assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
+def test_locator_reads_state_change_and_time():
+    assert KeyStateLocator(3, 2).net[0].in_channels == 7  # state, its change over dt, time
 
 
 def test_greedy_order_keeps_each_concept_after_the_previous_one():
     demos = planted(6)
     states, mask = pad_trajectories(demos)
-    torch.manual_seed(0)
     p = KeyStateLocator(3, 3, gap=0.2)(states, mask).exp()  # (N, K, T)
     assert torch.allclose(p.sum(-1), torch.ones(6, 3), atol=1e-5)
     lengths = mask.sum(1)
@@ -87,11 +84,9 @@ def test_greedy_order_keeps_each_concept_after_the_previous_one():
 def test_maxmi_finds_planted_key_state():
     # shipped weights: the hold is the only dependence between s_t and s_{t-4}
     demos = planted(64)
-    res = discover_key_states(demos, 1, steps=120, progress=False, seed=0)
+    res = discover(demos, 1, steps=120, contrast_gap=0, vote="median", guard=0)
     err = key_state_error(demos, res.indices, ("key",))["key"]
     chance = key_state_error(demos, random_key_states(demos, 1), ("key",))["key"]
-    # measured here with the shipped weights (22566da7): 2.7 vs chance 9.0 with the default
-    # 5 restarts, 5.7 with one (the previous weights, d82bb184, reached 2.0 with one)
     assert chance > 6 and err < 0.5 * chance, (err, chance)
     assert res.history[-1] > res.history[0]
     assert len(res.trace) >= 12 and res.trace[-1][0] == pytest.approx(res.seconds)
@@ -99,16 +94,15 @@ def test_maxmi_finds_planted_key_state():
 
 def test_mine_baseline_runs_and_respects_time_budget(tiny):
     demos = planted(20)
-    res = discover_key_states(demos, 2, estimator="mine", steps=10_000, max_seconds=0.5,
+    res = discover_key_states(demos, 2, KeyStateConfig(estimator="mine", steps=10_000), max_seconds=0.5,
                               progress=False)
     assert res.indices.shape == (20, 2) and res.seconds < 5
     assert all(np.isfinite(res.history))
 
 
 def test_per_term_mine_critics_are_independent():
-    from integrations.maniskill.mine import MINECritic
-    torch.manual_seed(0)
-    critic = MINECritic(3, hidden=16, terms=4)
+    from infoatlas_loss.integrations.mine import MINECritic
+    critic = MINECritic(3, 4, hidden=16, generator=torch.Generator().manual_seed(0))
     x, y = torch.randn(4, 32, 3), torch.randn(4, 32, 3)
     out = critic(x, y, torch.Generator().manual_seed(1))
     assert out.shape == (4,) and torch.isfinite(out).all()
@@ -117,33 +111,65 @@ def test_per_term_mine_critics_are_independent():
     assert first[0].abs().sum() > 0 and (first[1:] == 0).all()  # term 0 trains only critic 0
     x2 = x.clone()
     x2[1:] += 1.0  # other terms' samples do not move term 0's bound
+    critic.log_ma = None  # the same moving-average state as the first call
     out2 = critic(x2, y, torch.Generator().manual_seed(1))
     assert torch.allclose(out2[0], out[0].detach())
     with pytest.raises(ValueError, match="4 terms"):
         critic(x[:2], y[:2], torch.Generator())
 
 
-@pytest.mark.parametrize("critics", ["shared", "per-term"])
-def test_mine_critics_with_contrast_gap(critics):
-    res = discover_key_states(planted(20), 2, estimator="mine", steps=3, progress=False, restarts=2,
-                              contrast_gap=12, mine_critics=critics)
-    assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
-    with pytest.raises(ValueError, match="mine_critics"):
-        discover_key_states(planted(20), 2, estimator="mine", steps=1, progress=False, mine_critics="one")
+def test_mine_bound_is_the_dv_bound_with_the_corrected_gradient():
+    from infoatlas_loss.integrations.mine import mine_bound
+    joint, marg = torch.randn(3, 50, requires_grad=True), torch.randn(3, 40, requires_grad=True)
+    bound, log_ma = mine_bound(joint, marg, None)
+    dv = joint.mean(-1) - (marg.exp().mean(-1)).log()
+    assert torch.allclose(bound, dv) and torch.allclose(log_ma, marg.exp().mean(-1).log())
+    bound.sum().backward()  # first call: moving average = this batch, so grad = grad of DV
+    grad = marg.grad.clone()
+    marg.grad = None
+    dv.sum().backward()
+    assert torch.allclose(grad, marg.grad)
+    # a moving average twice this batch's mean e^T halves the marginal term's gradient
+    marg.grad = None
+    mine_bound(joint, marg, log_ma + np.log(2.0))[0].sum().backward()
+    assert not torch.allclose(marg.grad, grad)
 
 
 def test_gradients_reach_the_locator(tiny):
     demos = planted(20)
-    res = discover_key_states(demos, 2, steps=2, model=tiny, progress=False)
+    res = discover(demos, 2, tiny, steps=2)
     assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
 
 
 @pytest.mark.parametrize("estimator", ["infoatlas", "mine"])
-def test_contrast_gap_objective_runs(tiny, estimator):
+@pytest.mark.parametrize("contrast_gap", [0, 12])
+def test_objective_runs_for_both_estimators(tiny, estimator, contrast_gap):
     demos = planted(20)
-    res = discover_key_states(demos, 2, estimator=estimator, steps=3, model=tiny, progress=False,
-                              contrast_gap=12)
+    res = discover(demos, 2, tiny, estimator=estimator, steps=3, restarts=2, contrast_gap=contrast_gap)
     assert res.indices.shape == (20, 2) and np.isfinite(res.history).all()
+    assert res.estimator == estimator
+
+
+def test_discovery_is_deterministic_for_a_generator(tiny):
+    demos = planted(20)
+    run = lambda seed: discover_key_states(demos, 2, KeyStateConfig(steps=3, restarts=2), model=tiny,  # noqa: E731
+                                           generator=torch.Generator().manual_seed(seed), progress=False)
+    a, b, c = run(0), run(0), run(1)
+    assert np.array_equal(a.probs, b.probs) and a.history == b.history
+    assert not np.array_equal(a.probs, c.probs)
+
+
+def test_config_defaults_and_command_line():
+    import argparse
+    p = argparse.ArgumentParser()
+    KeyStateConfig.add_arguments(p, skip=("trace_every",))
+    assert KeyStateConfig.from_args(p.parse_args([])) == KeyStateConfig()
+    cfg = KeyStateConfig.from_args(p.parse_args(["--contrast-gap", "0", "--vote", "median", "--order-gap", "0.2"]))
+    assert (cfg.contrast_gap, cfg.vote, cfg.order_gap, cfg.steps) == (0, "median", 0.2, 200)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--trace-every", "3"])
+    with pytest.raises(Exception):
+        KeyStateConfig().steps = 5  # frozen
 
 
 def test_consensus_is_the_median_restart_and_keeps_order():
@@ -157,7 +183,7 @@ def test_consensus_is_the_median_restart_and_keeps_order():
 
 
 def test_agreeing_consensus_follows_the_restarts_that_agree():
-    from integrations.maniskill.keystates import agreeing_consensus
+    from infoatlas_loss.integrations.maniskill.keystates import agreeing_consensus
     g = torch.Generator().manual_seed(0)
     event = torch.randint(20, 40, (30,), generator=g)  # (N,) an event step per demo
     late = event + 40 + torch.randint(-6, 7, (2, 30), generator=g)  # two restarts near a later event
@@ -175,7 +201,7 @@ def test_agreeing_consensus_follows_the_restarts_that_agree():
 
 
 def test_phase_guard_moves_only_key_states_at_an_outlying_phase():
-    from integrations.maniskill.keystates import phase_guard
+    from infoatlas_loss.integrations.maniskill.keystates import phase_guard
     rng = np.random.default_rng(0)
     lengths = rng.integers(90, 111, 40)  # (N,) last state index per demo
     grasp = np.round(lengths * rng.uniform(0.42, 0.48, 40)).astype(int)
@@ -193,24 +219,24 @@ def test_phase_guard_moves_only_key_states_at_an_outlying_phase():
 
 def test_restarts_train_side_by_side(tiny):
     demos = planted(20)
-    res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3)
+    res = discover(demos, 2, tiny, steps=3, restarts=3, vote="median", guard=0)
     assert res.probs.shape[:3] == (3, 20, 2) and np.allclose(res.probs.sum(-1), 1, atol=1e-5)
     assert np.array_equal(res.indices, consensus(torch.as_tensor(res.probs.argmax(-1))).numpy())
     assert all(idx.shape == (20, 2) for _, idx in res.trace)
-    one = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=1)
+    one = discover(demos, 2, tiny, steps=3, restarts=1, guard=0)
     assert one.probs.shape[0] == 1 and np.array_equal(one.indices, one.probs[0].argmax(-1))
     with pytest.raises(ValueError, match="restarts"):
-        discover_key_states(demos, 2, model=tiny, restarts=0)
+        KeyStateConfig(restarts=0)
     with pytest.raises(ValueError, match="vote"):
-        discover_key_states(demos, 2, model=tiny, vote="mean")
+        KeyStateConfig(vote="mean")
     with pytest.raises(ValueError, match="guard"):
-        discover_key_states(demos, 2, model=tiny, guard=0)
-    guarded = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3, guard=4.0)
-    from integrations.maniskill.keystates import phase_guard
+        KeyStateConfig(guard=-1)
+    guarded = discover(demos, 2, tiny, steps=3, restarts=3, vote="median", guard=4.0)
+    from infoatlas_loss.integrations.maniskill.keystates import phase_guard
     lengths = np.array([d.length for d in demos])
     assert np.array_equal(guarded.indices, phase_guard(res.indices, res.probs.mean(0), lengths, 4.0))
-    agreed = discover_key_states(demos, 2, steps=3, model=tiny, progress=False, restarts=3, vote="agree")
-    from integrations.maniskill.keystates import agreeing_consensus
+    agreed = discover(demos, 2, tiny, steps=3, restarts=3, vote="agree", guard=0)
+    from infoatlas_loss.integrations.maniskill.keystates import agreeing_consensus
     assert np.array_equal(agreed.indices, agreeing_consensus(torch.as_tensor(agreed.probs.argmax(-1))).numpy())
 
 
@@ -225,18 +251,16 @@ def test_first_reach():
 
 def test_bad_inputs(tiny):
     with pytest.raises(ValueError, match="contrast_gap"):
-        discover_key_states(planted(20), 1, model=tiny, contrast_gap=4)
-    with pytest.raises(ValueError, match="order must be"):
-        discover_key_states(planted(20), 2, model=tiny, order="soft")
+        KeyStateConfig(contrast_gap=4)
     with pytest.raises(ValueError, match="order_gap"):
-        discover_key_states(planted(20), 2, model=tiny, order_gap=1.5)
+        KeyStateConfig(order_gap=1.5)
     with pytest.raises(ValueError, match="estimator"):
-        discover_key_states(planted(20), 1, estimator="ksg", model=tiny)
+        KeyStateConfig(estimator="ksg")
     with pytest.raises(ValueError, match="need >= 16"):
-        discover_key_states(planted(8), 1, model=tiny)
+        discover(planted(8), 1, tiny)
     with pytest.raises(ValueError, match="mi_from"):
-        discover_key_states(planted(20), 1, model=tiny, mi_from=3)
-    r = discover_key_states(planted(20), 1, model=tiny, mi_from=1, steps=2, progress=False)
+        discover(planted(20), 1, tiny, mi_from=3)
+    r = discover(planted(20), 1, tiny, mi_from=1, steps=2)
     assert r.indices.shape == (20, 1)
 
 
@@ -278,8 +302,9 @@ def test_bc_fits_synthetic_demos(guided, goal_from, condition, chunk):
     for d in demos:  # actions = a fixed linear function of the state
         d.actions = d.states[:-1, :8] * 0.5 + 1.0
     keys = np.array([[d.events["key"]] for d in demos]) if guided else None
-    policy, sn, an = train_bc(demos, keys, epochs=60, noise=0.0, goal_from=goal_from,
-                              condition=condition, chunk=chunk, progress=False)
+    trained = train_bc(demos, keys, epochs=60, noise=0.0, goal_from=goal_from,
+                       condition=condition, chunk=chunk, progress=False)
+    policy, sn, an = trained.policy, trained.state_norm, trained.action_norm
     s = torch.as_tensor(sn(demos[0].states[:-1]), dtype=torch.float32)
     with torch.no_grad():
         pred, goal = policy(s)
@@ -292,35 +317,13 @@ def test_bc_fits_synthetic_demos(guided, goal_from, condition, chunk):
         assert goal.shape == (len(s), 12 - goal_from)
 
 
-def test_huber_subgoal_loss_resists_one_far_off_key_state():
-    demos = planted(16, dim=12)
-    for d in demos:
-        d.actions = d.states[:-1, :8] * 0.5 + 1.0
-        d.states[d.events["key"]] = 1.0  # every demo's key state is the same point
-    keys = np.array([[d.events["key"]] for d in demos])
-    keys[0] = demos[0].length  # one demo's key state is its last state, far from the others'
-    demos[0].states[-1] = 30.0
-    errs = {}
-    for loss in ("mse", "huber"):
-        policy, sn, an = train_bc(demos, keys, epochs=60, noise=0.0, goal_loss=loss, progress=False)
-        errs[loss] = []
-        for d in demos[1:]:  # subgoal error on the clean demos, before their key state
-            s = sn(d.states[:d.events["key"]])
-            with torch.no_grad():
-                goal = policy(torch.as_tensor(s, dtype=torch.float32))[1].numpy()
-            errs[loss].append(np.abs(goal - (sn(np.ones_like(d.states[:1])) - s)).mean())
-    # measured 1.43 (MSE) vs 0.31 (Huber)
-    assert np.mean(errs["huber"]) < 0.5 * np.mean(errs["mse"])
-    with pytest.raises(ValueError, match="goal_loss"):
-        train_bc(demos, keys, epochs=1, goal_loss="l1", progress=False)
-
-
 def test_chunk_targets_and_bad_bc_inputs():
     demos = planted(16, dim=12)
     for d in demos:  # ee-delta demos: actions used as they are, so targets are easy to read
         d.control_mode = "pd_ee_delta_pose"
         d.actions = np.arange(d.length, dtype=np.float32)[:, None].repeat(8, 1)
-    policy, sn, an = train_bc(demos, None, epochs=200, noise=0.0, chunk=3, progress=False)
+    trained = train_bc(demos, None, epochs=200, noise=0.0, chunk=3, progress=False)
+    policy, sn, an = trained.policy, trained.state_norm, trained.action_norm
     with torch.no_grad():
         pred = an.inverse(policy(torch.as_tensor(sn(demos[0].states[:-1]), dtype=torch.float32))[0]
                           .reshape(-1, 3, 8).numpy())
@@ -338,19 +341,20 @@ def test_chunked_actor_executes_the_mean_of_all_predictions_for_a_step():
     demos = planted(16, dim=12)
     for d in demos:
         d.control_mode = "pd_ee_delta_pose"
-    policy, sn, an = train_bc(demos, None, epochs=2, chunk=3, progress=False)
+    trained = train_bc(demos, None, epochs=2, chunk=3, progress=False)
+    policy, sn, an = trained.policy, trained.state_norm, trained.action_norm
     states = demos[0].states[:4]
     with torch.no_grad():
         preds = an.inverse(policy(torch.as_tensor(sn(states), dtype=torch.float32))[0]
                            .reshape(-1, 3, 8).numpy())  # (t, age, A): made at t for t + age
-    actor = ChunkedActor((policy, sn, an), max_steps=10)
+    actor = ChunkedActor(trained, max_steps=10)
     got = [actor(s) for s in states]
     assert np.allclose(got[0], preds[0, 0], atol=1e-5)
     assert np.allclose(got[1], (preds[0, 1] + preds[1, 0]) / 2, atol=1e-5)
     assert np.allclose(got[3], (preds[1, 2] + preds[2, 1] + preds[3, 0]) / 3, atol=1e-5)
     actor.reset()
     assert np.allclose(actor(states[0]), got[0])
-    short = ChunkedActor((policy, sn, an), max_steps=2)
+    short = ChunkedActor(trained, max_steps=2)
     for s in states[:3]:
         short(s)
     with pytest.raises(RuntimeError, match="reset"):
@@ -366,7 +370,7 @@ def test_phase_targets_and_regressor():
     for d in demos:  # the phase is readable from the state: last column = time
         d.states[:, -1] = np.arange(len(d.states)) / len(d.states)
     keys = np.array([[d.length // 3, 2 * d.length // 3] for d in demos])
-    from integrations.maniskill.demos import Normalizer
+    from infoatlas_loss.integrations.maniskill import Normalizer
     sn = Normalizer.fit(np.concatenate([d.states for d in demos]))
     phase = fit_phase(demos, keys, sn, epochs=60)
     d = demos[0]
@@ -377,27 +381,27 @@ def test_phase_targets_and_regressor():
 
 
 @pytest.mark.maniskill
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_MANISKILL, reason='needs the maniskill extra (pip install ".[maniskill]")')
 def test_real_simulator_smoke(tmp_path, tiny):
-    from integrations.maniskill import generate_demos, make_env
+    from infoatlas_loss.integrations.maniskill import generate_demos, make_env
     demos = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)
     assert all(0 < d.events["grasp"] <= d.events["placed"] <= d.length for d in demos)
     assert demos[0].states.shape[1] == 42 and demos[0].actions.shape[1] == 8
     again = generate_demos("PickCube", 16, cache_dir=tmp_path, progress=False)  # from the cache
     assert all(np.array_equal(a.states, b.states) for a, b in zip(demos, again))
     # a demo depends on its seed only, not on the seeds planned before it in the same worker
-    from integrations.maniskill.demos import fingerprint
+    from infoatlas_loss.integrations.maniskill.demos import fingerprint
     alone = generate_demos("PickCube", 1, seed=demos[5].seed, cache_dir=tmp_path / "alone", progress=False)
     assert np.array_equal(alone[0].actions, demos[5].actions)
     assert fingerprint(again) == fingerprint(demos) != fingerprint(demos[1:])
-    res = discover_key_states(demos, 2, steps=3, model=tiny, progress=False)
-    gain = discover_key_states(demos, 2, steps=3, model=tiny, contrast_gap=12, progress=False)  # the example's
-    assert gain.indices.shape == res.indices.shape == (16, 2)
+    res = discover(demos, 2, tiny, steps=3)
+    assert res.indices.shape == (16, 2)
     trained = train_bc(demos, res.indices, epochs=1, progress=False)
-    rate = evaluate("PickCube", trained, [demos[0].seed, 10 ** 6], max_steps=10)
-    assert 0.0 <= rate <= 1.0
+    # ten steps are too few to pick up the cube: a run that reports success is broken
+    assert evaluate("PickCube", trained, [demos[0].seed, 10 ** 6], max_steps=10) == 0.0
     # end-effector-delta conversion: the replay follows the planner's demo closely
-    from integrations.maniskill.convert import to_ee_delta
+    from infoatlas_loss.integrations.maniskill.convert import to_ee_delta
     ee = to_ee_delta("PickCube", demos[:3], cache_dir=tmp_path, progress=False)
     assert len(ee) == 3 and all(d.control_mode == "pd_ee_delta_pose" for d in ee)
     ee_alone = to_ee_delta("PickCube", demos[2:3], cache_dir=tmp_path / "alone", progress=False)
@@ -407,85 +411,21 @@ def test_real_simulator_smoke(tmp_path, tiny):
         assert np.abs(e.states[:, :7] - d.states[:, :7]).max() < 0.02  # joints (rad)
         assert all(abs(e.events[k] - d.events[k]) <= 2 for k in d.events)
     trained = train_bc(ee, None, epochs=1, chunk=4, progress=False)
-    assert 0.0 <= evaluate("PickCube", trained, [10 ** 6], max_steps=10) <= 1.0
+    assert evaluate("PickCube", trained, [10 ** 6], max_steps=10) == 0.0
     with pytest.raises(ValueError, match="control_mode"):
         make_env("PickCube", control_mode="pd_joint_vel")
     if HAS_SB3:  # optional SB3 stage: residual PPO on the BC policy, key-state reward
-        from integrations.maniskill.rl import finetune_residual, residual_successes
+        from infoatlas_loss.integrations.maniskill.rl import finetune_residual, residual_successes
         keys = np.array([[d.events["grasp"], d.events["placed"]] for d in ee])
         rl = finetune_residual("PickCube", trained, ee, keys, steps=64, n_steps=32,
                                max_steps=10, progress=False)
         assert rl.episodes >= 5 and rl.seconds > 0
-        assert residual_successes("PickCube", trained, rl, [10 ** 6], max_steps=10) in ([False], [True])
+        assert residual_successes("PickCube", trained, rl, [10 ** 6], max_steps=10) == [False]
         with pytest.raises(ValueError, match="n_steps"):
             finetune_residual("PickCube", trained, ee, keys, steps=10, n_steps=32, max_steps=10)
 
 
-def test_bc_guidance_mixes_key_state_sources_per_concept():
-    from benchmarks.bc_guidance import mixed_key_states
-    demos = planted(4)
-    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
-    keys = {"plain": None, "oracle": oracle, "random": random_key_states(demos, 2)}
-    mixed = mixed_key_states("mix:oracle,end", keys, demos)
-    assert mixed.tolist() == [[d.events["key"], d.length] for d in demos]
-    swapped = mixed_key_states("mix:random,oracle", keys, demos)
-    assert (swapped[:, 1:] >= swapped[:, :-1]).all()  # sorted: used in temporal order
-    assert set(swapped.ravel()) <= set(keys["random"][:, 0]) | set(oracle[:, 1])
-    with pytest.raises(ValueError, match="2 concepts"):
-        mixed_key_states("mix:oracle", keys, demos)
-    with pytest.raises(ValueError, match="no key states from"):
-        mixed_key_states("mix:plain,end", keys, demos)
-
-
-def test_bc_guidance_jitters_a_key_state_source():
-    from benchmarks.bc_guidance import jittered_key_states
-    demos = planted(8)
-    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
-    keys = {"plain": None, "oracle": oracle}
-    moved = jittered_key_states("jitter:oracle,3", keys, demos)
-    assert moved.shape == oracle.shape and (moved[:, 1:] >= moved[:, :-1]).all()
-    # sorting and clipping never move a key state further: still within 3 of the oracle's
-    assert (np.abs(moved - oracle) <= 3).all() and (moved != oracle).any()
-    assert (jittered_key_states("jitter:oracle,0", keys, demos) == oracle).all()
-    assert (jittered_key_states("jitter:oracle,3", keys, demos) == moved).all()  # seeded
-    for bad in ("jitter:plain,3", "jitter:oracle", "jitter:oracle,-1"):
-        with pytest.raises(ValueError, match="jitter:SOURCE,STEPS"):
-            jittered_key_states(bad, keys, demos)
-
-
-def test_bc_guidance_shifts_a_key_state_source_per_concept():
-    from benchmarks.bc_guidance import shifted_key_states
-    demos = planted(4)
-    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
-    keys = {"plain": None, "oracle": oracle}
-    assert (shifted_key_states("shift:oracle,-1,0", keys, demos) == oracle - [1, 0]).all()
-    # past the end: the demo's last state, as mix:...,end gives it
-    assert shifted_key_states("shift:oracle,0,+999", keys, demos)[:, 1].tolist() == [d.length for d in demos]
-    assert (shifted_key_states("shift:oracle,+3,-3", keys, demos) == np.sort(oracle + [3, -3], axis=1)).all()
-    for bad in ("shift:plain,1,1", "shift:oracle", "shift:oracle,a,1"):
-        with pytest.raises(ValueError, match="shift:SOURCE"):
-            shifted_key_states(bad, keys, demos)
-    with pytest.raises(ValueError, match="2 concepts, got 1"):
-        shifted_key_states("shift:oracle,1", keys, demos)
-
-
-def test_bc_guidance_swaps_single_demos_key_states():
-    from benchmarks.bc_guidance import swapped_key_states
-    demos = planted(4)
-    oracle = np.array([[d.events["key"], d.events["key"] + 2] for d in demos])
-    other = oracle + 5
-    keys = {"plain": None, "oracle": oracle, "infoatlas": other}
-    out = swapped_key_states("swap:oracle,infoatlas,1,3", keys)
-    assert (out[[0, 2]] == oracle[[0, 2]]).all() and (out[[1, 3]] == other[[1, 3]]).all()
-    assert (keys["oracle"] == oracle).all()  # the source itself is left as it was
-    for bad in ("swap:oracle,plain,1", "swap:oracle,infoatlas", "swap:oracle,infoatlas,x"):
-        with pytest.raises(ValueError, match="swap:SOURCE,OTHER"):
-            swapped_key_states(bad, keys)
-    with pytest.raises(ValueError, match="out of range"):
-        swapped_key_states("swap:oracle,infoatlas,4", keys)
-
-
 def test_load_demos_rejects_an_unknown_control_mode(tmp_path):
-    from integrations.maniskill.convert import load_demos
+    from infoatlas_loss.integrations.maniskill import load_demos
     with pytest.raises(ValueError, match="control_mode"):
         load_demos("PickCube", 2, "pd_joint_vel", cache_dir=tmp_path)

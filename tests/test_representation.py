@@ -12,7 +12,7 @@ from torch import nn
 
 import infoatlas_loss.functional as F_
 from infoatlas_loss import load_weights, save_weights, sliced_mi
-from integrations.representation import InfoMax, InfoMin, _whiten
+from infoatlas_loss.integrations.representation import InfoMax, InfoMin, _whiten
 from .conftest import gen
 
 ROOT = Path(__file__).resolve().parents[1]

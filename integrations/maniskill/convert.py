@@ -12,14 +12,14 @@ Only replays that still succeed and show every event are kept; each is cached pe
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .demos import Demo, cache_path, generate_demos, load_demo, Recorder, save_demo
-from .env import ARM_JOINTS, CONTROL_MODES, make_env
+from .common import map_jobs
+from .demos import Demo, Recorder, cache_path, load_demo, save_demo
+from .env import ARM_JOINTS, make_env
 
 EE_MODE = "pd_ee_delta_pose"
 # the Panda's pd_ee_delta_pose maps actions in [-1, 1] to +-0.1 m and +-0.1 rad per step
@@ -85,23 +85,7 @@ def to_ee_delta(task: str, demos: list[Demo], *, cache_dir: str | Path = "demos"
         jobs = [(task, str(folder), todo[i:i + chunk]) for i in range(0, len(todo), chunk)]
         if progress:
             print(f"converting {len(todo)} {task} demos to {EE_MODE} ({len(jobs)} processes)")
-        if len(jobs) == 1:
-            _convert_seeds(jobs[0])
-        else:
-            with mp.get_context("spawn").Pool(len(jobs)) as pool:
-                pool.map(_convert_seeds, jobs)
+        map_jobs(_convert_seeds, jobs)
     out = [load_demo(cache_path(folder, d.seed)) for d in tqdm(demos, desc="ee demos", disable=not progress)]
     return [d for d in out if d is not None]
 
-
-def load_demos(task: str, num: int, control_mode: str = "pd_joint_pos", *, seed: int = 0,
-               cache_dir: str | Path = "demos", workers: int = 1, progress: bool = True) -> list[Demo]:
-    """The ``num`` planned demos of ``task`` (:func:`~.demos.generate_demos`) in
-    ``control_mode``: as planned (``pd_joint_pos``) or replayed with end-effector deltas
-    (``pd_ee_delta_pose``; the replays that fail are dropped, so there may be fewer)."""
-    if control_mode not in CONTROL_MODES:
-        raise ValueError(f"control_mode must be one of {CONTROL_MODES}, got {control_mode!r}")
-    demos = generate_demos(task, num, seed=seed, cache_dir=cache_dir, workers=workers, progress=progress)
-    if control_mode == EE_MODE:
-        demos = to_ee_delta(task, demos, cache_dir=cache_dir, workers=workers, progress=progress)
-    return demos

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing as mp
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from .env import events_now, flatten_obs, get_task, make_env
+from .common import map_jobs
+from .env import CONTROL_MODES, events_now, flatten_obs, get_task, make_env
 
 
 @dataclass
@@ -31,24 +31,6 @@ class Demo:
     @property
     def length(self) -> int:
         return len(self.actions)
-
-
-@dataclass
-class Normalizer:
-    """Per-column z-score; columns with std below ``floor`` are only centred."""
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, x: np.ndarray, floor: float = 1e-6) -> "Normalizer":
-        std = x.std(0)
-        return cls(x.mean(0), np.where(std < floor, 1.0, std))
-
-    def __call__(self, x):
-        return (x - self.mean) / self.std
-
-    def inverse(self, x):
-        return x * self.std + self.mean
 
 
 class Recorder:
@@ -168,11 +150,7 @@ def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path 
             block = range(seed + tried, seed + min(max_attempts, tried + size))
             todo = [s for s in block if not cache_path(folder, s).exists()]
             jobs = [(task, str(folder), todo[i::workers]) for i in range(workers) if todo[i::workers]]
-            if len(jobs) == 1:
-                _plan_seeds(jobs[0])
-            else:
-                with mp.get_context("spawn").Pool(len(jobs)) as pool:
-                    pool.map(_plan_seeds, jobs)
+            map_jobs(_plan_seeds, jobs)
         demo = load_demo(path)
         tried += 1
         if demo is not None:
@@ -182,4 +160,18 @@ def generate_demos(task: str, num: int, *, seed: int = 0, cache_dir: str | Path 
     bar.close()
     if len(demos) < num:
         raise RuntimeError(f"only {len(demos)} of {num} {task} demos succeeded in {max_attempts} seeds")
+    return demos
+
+
+def load_demos(task: str, num: int, control_mode: str = "pd_joint_pos", *, seed: int = 0,
+               cache_dir: str | Path = "demos", workers: int = 1, progress: bool = True) -> list[Demo]:
+    """The ``num`` planned demos of ``task`` (:func:`generate_demos`) in ``control_mode``:
+    as planned (``pd_joint_pos``) or replayed with end-effector deltas (``pd_ee_delta_pose``,
+    :func:`~.convert.to_ee_delta`; the replays that fail are dropped, so there may be fewer)."""
+    if control_mode not in CONTROL_MODES:
+        raise ValueError(f"control_mode must be one of {CONTROL_MODES}, got {control_mode!r}")
+    demos = generate_demos(task, num, seed=seed, cache_dir=cache_dir, workers=workers, progress=progress)
+    if control_mode == "pd_ee_delta_pose":
+        from .convert import to_ee_delta  # convert builds on this module
+        demos = to_ee_delta(task, demos, cache_dir=cache_dir, workers=workers, progress=progress)
     return demos

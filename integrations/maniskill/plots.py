@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demos import Normalizer
+from .common import Normalizer
 from .env import get_task
 from .keystates import key_state_error
 

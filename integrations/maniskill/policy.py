@@ -9,7 +9,7 @@ targets, cloned as offsets from the current joints), optionally predicted in chu
 """
 from __future__ import annotations
 
-import multiprocessing as mp
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ from einops import rearrange
 from torch import nn
 from tqdm import tqdm
 
-from .demos import Normalizer
+from .common import Normalizer, init_parameters, map_jobs
 from .env import ARM_JOINTS
 
 
@@ -79,10 +79,18 @@ def from_relative(states: np.ndarray, actions: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass
+class BCResult:
+    """A trained :func:`train_bc` policy with the normalisers of its states and actions."""
+    policy: BCPolicy
+    state_norm: Normalizer
+    action_norm: Normalizer
+
+
 def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, batch: int = 256,
              lr: float = 1e-3, goal_weight: float = 1.0, noise: float = 0.05,
-             goal_from: int = 0, condition: bool = True, chunk: int = 1, goal_loss: str = "mse",
-             seed: int = 0, progress: bool = True):
+             goal_from: int = 0, condition: bool = True, chunk: int = 1,
+             generator: torch.Generator | None = None, progress: bool = True) -> BCResult:
     """Behaviour cloning; key-state guided when ``key_indices`` (N, K) is given.
 
     ``noise``: std of Gaussian noise added to the normalised input states (robustness to
@@ -92,26 +100,17 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
     ``chunk``: predict the next ``chunk`` actions at once and, at test time, execute the
     average of every prediction made for the current step (ACT's temporal ensembling: a
     pause in the demos, where one state is followed by "stay" and then "go", no longer
-    averages into a slow drift).  ``goal_loss``: ``"mse"`` or ``"huber"`` (quadratic up to
-    1 normalised unit, linear beyond) for the subgoal regression.  MSE is sensitive to a
-    discovered key state far off in one demo (StackCube, 100 demos: one demo of 100 whose
-    grasp key sat at the pause before the release took guided BC from the oracle's success
-    to below plain BC's; ``swap:`` rows in the bc_guidance results); Huber bounds that
-    demo's pull but also costs the oracle more than half its seen gain there (``--goal-loss huber`` rows),
-    so MSE stays the default and such outliers are handled in discovery
-    (:func:`~integrations.maniskill.vote.phase_guard`).
-    Returns ``(policy, state_norm, action_norm)`` for :func:`evaluate`.
+    averages into a slow drift).  The subgoal is regressed with MSE.  ``generator``: source
+    of the initialisation, batches and noise (default ``torch.Generator().manual_seed(0)``).
+    Returns a :class:`BCResult` for :func:`evaluate`.
     """
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(0) if generator is None else generator
     modes = {d.control_mode for d in demos}
     if len(modes) != 1:
         raise ValueError(f"demos mix control modes {sorted(modes)}")
     mode = modes.pop()
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    goal_fn = {"mse": nn.functional.mse_loss, "huber": nn.functional.huber_loss}.get(goal_loss)
-    if goal_fn is None:
-        raise ValueError(f"goal_loss must be 'mse' or 'huber', got {goal_loss!r}")
     s = np.concatenate([d.states[:-1] for d in demos])
     per_demo = [d.actions if mode != "pd_joint_pos" else to_relative(d.states[:-1], d.actions)
                 for d in demos]
@@ -125,35 +124,34 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
         goals = np.concatenate([subgoal_targets(d, k) for d, k in zip(demos, key_indices)])
         offsets = (sn(goals) - sn(s))[:, goal_from:]
         tensors.append(torch.as_tensor(offsets, dtype=torch.float32))
-    policy = BCPolicy(s.shape[1], a.shape[1], subgoal=key_indices is not None,
-                      goal_dim=s.shape[1] - goal_from, condition=condition)
+    policy = init_parameters(BCPolicy(s.shape[1], a.shape[1], subgoal=key_indices is not None,
+                                      goal_dim=s.shape[1] - goal_from, condition=condition), g)
     policy.chunk = chunk
     policy.control_mode = mode  # what its actions mean; evaluation builds the env to match
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    g = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(epochs), desc="behaviour cloning", disable=not progress, leave=False):
         for idx in torch.randperm(len(s), generator=g).split(batch):
             s_in = tensors[0][idx]
             pred, goal = policy(s_in + noise * torch.randn(s_in.shape, generator=g))
             loss = nn.functional.mse_loss(pred, tensors[1][idx])
             if goal is not None:
-                loss = loss + goal_weight * goal_fn(goal, tensors[2][idx])
+                loss = loss + goal_weight * nn.functional.mse_loss(goal, tensors[2][idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
-    return policy.eval(), sn, an
+    return BCResult(policy.eval(), sn, an)
 
 
 class ChunkedActor:
-    """Runs a :func:`train_bc` policy step by step: raw flat state (D,) -> env action (A,).
+    """Runs a :class:`BCResult` policy step by step: raw flat state (D,) -> env action (A,).
     With chunks it keeps every prediction made for the coming steps and executes their mean
     (ACT's temporal ensembling); call :meth:`reset` at the start of each episode (at most
     ``max_steps + 1`` calls per episode: one per step and one for the final state)."""
 
-    def __init__(self, trained, max_steps: int):
-        self.policy, self.sn, self.an = trained
+    def __init__(self, trained: BCResult, max_steps: int):
+        self.policy, self.sn, self.an = trained.policy, trained.state_norm, trained.action_norm
         self.chunk, self.max_steps = self.policy.chunk, max_steps
         self.reset()
 
@@ -187,7 +185,7 @@ def _rollouts(job) -> list[bool]:
     task, state_dict, arch, mode, chunk, sn, an, seeds, max_steps = job
     torch.set_num_threads(1)
     from .env import flatten_obs, make_env
-    actor = ChunkedActor((_policy_from(arch, state_dict, mode, chunk), sn, an), max_steps)
+    actor = ChunkedActor(BCResult(_policy_from(arch, state_dict, mode, chunk), sn, an), max_steps)
     env = make_env(task, max_episode_steps=max_steps, control_mode=mode)
     out = []
     for seed in seeds:
@@ -214,23 +212,19 @@ def evaluation_seeds(demos, episodes: int, *, offset: int = 0) -> tuple[list[int
     return [d.seed for d in demos[:episodes]], list(range(start, start + episodes))
 
 
-def successes(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> list[bool]:
+def successes(task: str, trained: BCResult, seeds, *, max_steps: int, workers: int = 1) -> list[bool]:
     """Per seed, whether a :func:`train_bc` result reaches ``success`` within ``max_steps``;
     episodes run in ``workers`` processes (one env each)."""
-    policy, sn, an = trained
+    policy, sn, an = trained.policy, trained.state_norm, trained.action_norm
     arch = (policy.trunk[0].in_features, policy.action_head[-1].out_features, policy.subgoal,
             policy.goal_dim, policy.condition)
     chunks = [list(c) for c in np.array_split(np.asarray(seeds), workers) if len(c)]
     jobs = [(task, policy.state_dict(), arch, policy.control_mode, policy.chunk, sn, an, c, max_steps)
             for c in chunks]
-    if workers == 1:
-        results = [_rollouts(j) for j in jobs]
-    else:
-        with mp.get_context("spawn").Pool(len(jobs)) as pool:
-            results = pool.map(_rollouts, jobs)
+    results = map_jobs(_rollouts, jobs)
     return [r for chunk in results for r in chunk]
 
 
-def evaluate(task: str, trained, seeds, *, max_steps: int, workers: int = 1) -> float:
+def evaluate(task: str, trained: BCResult, seeds, *, max_steps: int, workers: int = 1) -> float:
     """Success rate over the given env seeds (see :func:`successes`)."""
     return float(np.mean(successes(task, trained, seeds, max_steps=max_steps, workers=workers)))

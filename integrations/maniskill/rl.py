@@ -26,7 +26,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .policy import ChunkedActor
+from .common import init_parameters
+from .policy import BCResult, ChunkedActor
 
 RL_HINT = 'the SB3 stage needs stable-baselines3: pip install "infoatlas-loss[maniskill,rl]"'
 RL_SEEDS = 2 * 10 ** 6  # first reset seed of RL episodes
@@ -40,18 +41,18 @@ def phase_targets(length: int, key_indices) -> np.ndarray:
     return np.interp(np.arange(length + 1), knots, np.arange(len(knots), dtype=float))
 
 
-def fit_phase(demos, key_indices: np.ndarray, sn, *, epochs: int = 30, seed: int = 0) -> nn.Module:
+def fit_phase(demos, key_indices: np.ndarray, sn, *, epochs: int = 30,
+              generator: torch.Generator | None = None) -> nn.Module:
     """MLP: normalised state (B, D) -> phase (B,), regressed on :func:`phase_targets`."""
     if len(key_indices) != len(demos):
         raise ValueError(f"key_indices has {len(key_indices)} rows for {len(demos)} demos")
-    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(0) if generator is None else generator
     s = torch.as_tensor(sn(np.concatenate([d.states for d in demos])), dtype=torch.float32)
     y = torch.as_tensor(np.concatenate([phase_targets(len(d.states) - 1, k)
                                         for d, k in zip(demos, key_indices)]), dtype=torch.float32)
-    net = nn.Sequential(nn.Linear(s.shape[1], 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(),
-                        nn.Linear(128, 1), nn.Flatten(0))
+    net = init_parameters(nn.Sequential(nn.Linear(s.shape[1], 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(),
+                                        nn.Linear(128, 1), nn.Flatten(0)), g)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(s), generator=g).split(256):
             loss = nn.functional.mse_loss(net(s[idx]), y[idx])
@@ -72,12 +73,12 @@ def _residual_env_class():
                      residual_cost=0.0):
             from .env import make_env
             self.actor, self.phase = ChunkedActor(trained, max_steps), phase
-            self.env = make_env(task, max_episode_steps=max_steps, control_mode=trained[0].control_mode)
+            self.env = make_env(task, max_episode_steps=max_steps, control_mode=trained.policy.control_mode)
             self.scale, self.bonus, self.next_seed = scale, success_bonus, first_seed
             self.cost = residual_cost
             space = self.env.action_space
             self.low, self.high = np.asarray(space.low).reshape(-1), np.asarray(space.high).reshape(-1)
-            dim = len(trained[1].mean) + len(self.low)
+            dim = len(trained.state_norm.mean) + len(self.low)
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)
             self.action_space = gym.spaces.Box(-1.0, 1.0, (len(self.low),), np.float32)
 
@@ -128,13 +129,13 @@ class ResidualResult:
     scale: float           # residual bound it was trained with
 
 
-def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, steps: int,
+def finetune_residual(task: str, trained: BCResult, demos, key_indices: np.ndarray, *, steps: int,
                       max_steps: int, scale: float = 0.2, success_bonus: float = 5.0,
                       residual_cost: float = 0.5, n_steps: int = 1024, learning_rate: float = 1e-4,
                       seed: int = 0, progress: bool = True
                       ) -> ResidualResult:
     """Train SB3 PPO for ``steps`` env steps on the residual of ``trained`` (a
-    :func:`~integrations.maniskill.policy.train_bc` result) with the key-state reward of
+    :func:`~.policy.train_bc` result; ``seed`` seeds the phase regressor and SB3) with the key-state reward of
     the module doc (key states ``key_indices`` (N, K) of ``demos``)."""
     try:
         from stable_baselines3 import PPO
@@ -145,7 +146,7 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
         raise ValueError(f"scale must be > 0, got {scale}")
     if steps < n_steps:
         raise ValueError(f"steps ({steps}) must be at least one rollout of n_steps ({n_steps})")
-    phase = fit_phase(demos, key_indices, trained[1], seed=seed)
+    phase = fit_phase(demos, key_indices, trained.state_norm, generator=torch.Generator().manual_seed(seed))
     env = _residual_env_class()(task, trained, phase, max_steps=max_steps, scale=scale,
                                 success_bonus=success_bonus, first_seed=RL_SEEDS + seed * 10 ** 5,
                                 residual_cost=residual_cost)
@@ -180,7 +181,7 @@ def finetune_residual(task: str, trained, demos, key_indices: np.ndarray, *, ste
     return ResidualResult(model, time.perf_counter() - start, cb.episodes, cb.wins, scale)
 
 
-def residual_successes(task: str, trained, result: ResidualResult, seeds, *, max_steps: int
+def residual_successes(task: str, trained: BCResult, result: ResidualResult, seeds, *, max_steps: int
                        ) -> list[bool]:
     """Per env seed (layout), whether BC + the PPO residual (deterministic, with the
     residual bound it was trained with) reaches ``success`` within ``max_steps``."""

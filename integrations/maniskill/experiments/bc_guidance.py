@@ -1,13 +1,14 @@
 """Can key-state guidance help behaviour cloning at all?  BC settings x key-state sources.
 
-    python -m benchmarks.bc_guidance --task PickCube --methods plain oracle random infoatlas
-    python -m benchmarks.bc_guidance --epochs 60 200 --methods plain
+    python integrations/maniskill/experiments/bc_guidance.py --task PickCube --methods plain oracle random infoatlas
+    python integrations/maniskill/experiments/bc_guidance.py --epochs 60 200 --methods plain
 
 Trains BC on the cached scripted demos (``examples/maniskill_maxmi.py`` fills the cache)
 plain and guided by key states from: ``oracle`` (the physical events read from the
 simulator: the best key states any discovery could return), ``infoatlas`` (MaxMI with
-``SlicedMILoss``), ``mine`` (the same MaxMI discovery with a MINE critic trained alongside,
-for a fixed number of steps so that it reproduces), ``random``, a per-concept mix of
+``SlicedMILoss``; ``KeyStateConfig``, whose options this script takes by name), ``mine`` (the
+same MaxMI discovery with per-term MINE critics trained alongside, for ``--mine-steps`` steps
+so that it reproduces), ``random``, a per-concept mix of
 sources such as ``mix:oracle,end`` (concept k from the k-th source; ``end`` = the demo's
 last step), which tells which concept's placement a guidance gain comes from, or a source
 with per-demo noise such as ``jitter:oracle,4`` (each key state moved by a uniform integer
@@ -21,14 +22,13 @@ evaluated on the same env seeds: the first ``--episodes`` demo seeds ("seen") an
 new seeds ("unseen").
 Prints a Markdown table (success rates; key-state error in steps); ``--save FILE`` also
 appends the run to FILE as a section ``bc_summary`` reads: the command (without ``--save``
-and ``--note``), a caption (``--note``, the commit, the date), the header line and the
-table.  Needs the ``maniskill`` extra.
+and ``--note``), a caption (``--note``), the header line and the table.  Needs the
+``maniskill`` extra.
 """
 from __future__ import annotations
 
 import argparse
-import datetime
-import subprocess
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -36,12 +36,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from integrations.maniskill import get_task
-from integrations.maniskill.convert import load_demos
-from integrations.maniskill.demos import fingerprint
-from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import MINE_CRITICS, discover_key_states, key_state_error, random_key_states
-from integrations.maniskill.policy import evaluation_seeds, successes, train_bc
+from infoatlas_loss.integrations.maniskill import (KeyStateConfig, discover_key_states, get_task, key_state_error,
+                                                   load_demos, random_key_states)
+from infoatlas_loss.integrations.maniskill.demos import fingerprint
+from infoatlas_loss.integrations.maniskill.env import CONTROL_MODES
+from infoatlas_loss.integrations.maniskill.policy import evaluation_seeds, successes, train_bc
+
+COMMAND = "python integrations/maniskill/experiments/bc_guidance.py"
 
 
 def oracle_key_states(demos, events) -> np.ndarray:
@@ -110,23 +111,9 @@ def swapped_key_states(spec: str, keys: dict) -> np.ndarray:
     return out
 
 
-def commit(root: Path = Path(__file__).parents[1]) -> str:
-    """The commit of the repo at ``root``, ``-dirty`` when tracked files other than the saved
-    results have changes (runs append to ``benchmarks/results/``, which changes no code),
-    ``unknown`` outside git."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                              cwd=root).stdout.strip()
-    try:
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
-        return git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def saved_section(argv: list[str], note: str | None, lines: list[str], version: str) -> str:
-    """A run as a results-file section: ``## `command` ``, a caption (``note``, the commit
-    ``version`` it ran at, the date), the printed lines."""
+def saved_section(argv: list[str], note: str | None, lines: list[str]) -> str:
+    """A run as a results-file section: ``## `command` ``, a caption (``note``, if given),
+    the printed lines."""
     keep, skip = [], False
     for arg in argv:  # the command as rerun: without where it was saved and its caption
         if skip:
@@ -135,9 +122,8 @@ def saved_section(argv: list[str], note: str | None, lines: list[str], version: 
             skip = True
         elif not arg.startswith(("--save=", "--note=")):
             keep.append(arg)
-    caption = ", ".join(filter(None, [note, f"commit {version}", datetime.date.today().isoformat()]))
-    return "\n".join(["", f"## `python -m benchmarks.bc_guidance {' '.join(keep)}`", "", f"({caption})", "",
-                      *lines]) + "\n"
+    caption = ["", f"({note})"] if note else []
+    return "\n".join(["", f"## `{COMMAND} {' '.join(keep)}`", *caption, "", *lines]) + "\n"
 
 
 def main(argv=None):
@@ -154,31 +140,15 @@ def main(argv=None):
                    help="first state column of the subgoal (18: skip the Panda's qpos, qvel)")
     p.add_argument("--noise", type=float, default=0.05, help="BC input-noise std (normalised)")
     p.add_argument("--chunk", type=int, default=1, help="actions predicted per query (ACT-style)")
-    p.add_argument("--goal-loss", default="mse", choices=["mse", "huber"],
-                   help="subgoal regression loss of guided BC (see train_bc)")
     p.add_argument("--aux-only", action="store_true",
                    help="subgoal as an auxiliary target only, not an input of the action head")
     p.add_argument("--control-mode", default="pd_joint_pos",
                    choices=CONTROL_MODES,
                    help="clone the planner's joint targets or end-effector deltas (converted)")
-    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
-                   help="infoatlas discovery: how concepts are kept in temporal order")
-    p.add_argument("--discovery-seed", type=int, default=0, help="infoatlas discovery seed")
-    p.add_argument("--ks-steps", type=int, default=300,
-                   help="infoatlas locator updates (the example uses 200)")
-    p.add_argument("--contrast-gap", type=int, default=None,
-                   help="infoatlas discovery: maximise I(s_k; s_k-4) - I(s_k; s_k-gap) (see discover_key_states)")
-    p.add_argument("--restarts", type=int, default=5,
-                   help="locators trained side by side per discovery; key state = their vote (--vote)")
-    p.add_argument("--vote", default="median", choices=["median", "agree"],
-                   help="how restarts' key states combine (see discover_key_states)")
-    p.add_argument("--guard", type=float, default=None,
-                   help="re-place key states this many MADs off their concept's phase (see phase_guard)")
-    p.add_argument("--mine-critics", default="shared", choices=MINE_CRITICS,
-                   help="mine discovery: one critic for all MI terms (as every row saved before "
-                        "session 17) or one per term (see discover_key_states)")
+    p.add_argument("--discovery-seed", type=int, default=0, help="seed of both discoveries")
     p.add_argument("--mine-steps", type=int, default=750,
                    help="mine discovery: locator updates (~2.5 per second on 2 cores)")
+    KeyStateConfig.add_arguments(p, skip=("estimator",))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cache", default="demos")
@@ -187,7 +157,7 @@ def main(argv=None):
     p.add_argument("--note", default=None, help="caption of the saved run (what it is for)")
     argv = sys.argv[1:] if argv is None else list(argv)
     a = p.parse_args(argv)
-    lines, version = [], commit()  # the code as it is when the run starts
+    lines = []
 
     def out(line: str = ""):
         print(line, flush=True)
@@ -200,13 +170,12 @@ def main(argv=None):
     keys = {"plain": None, "oracle": oracle_key_states(demos, spec.events),
             "random": random_key_states(demos, len(spec.events))}
     # both estimators with the same discovery settings, each for its own number of steps
-    discovery = dict(seed=a.discovery_seed, order=a.order, contrast_gap=a.contrast_gap,
-                     restarts=a.restarts, vote=a.vote, guard=a.guard, progress=False)
-    for estimator, steps in (("infoatlas", a.ks_steps), ("mine", a.mine_steps)):
+    config = KeyStateConfig.from_args(a)
+    for estimator, steps in (("infoatlas", config.steps), ("mine", a.mine_steps)):
         if any(estimator in m for m in a.methods):
-            extra = {"mine_critics": a.mine_critics} if estimator == "mine" else {}
-            keys[estimator] = discover_key_states(demos, len(spec.events), estimator=estimator,
-                                                  steps=steps, **discovery, **extra).indices
+            keys[estimator] = discover_key_states(
+                demos, len(spec.events), dataclasses.replace(config, estimator=estimator, steps=steps),
+                generator=torch.Generator().manual_seed(a.discovery_seed), progress=False).indices
     for m in a.methods:
         if m.startswith("mix:"):
             keys[m] = mixed_key_states(m, keys, demos)
@@ -219,8 +188,7 @@ def main(argv=None):
     seen, unseen = evaluation_seeds(demos, a.episodes)
     out(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
         + (", subgoal as auxiliary target only" if a.aux_only else "")
-        + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}"
-        + (f", subgoal loss {a.goal_loss}" if a.goal_loss != "mse" else ""))
+        + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}")
     out()
     out("| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |")
     out("|---|---|---|---|---|---|---|---|")
@@ -229,9 +197,9 @@ def main(argv=None):
         for seed in a.bc_seeds:
             for m, g in runs:
                 t0 = time.time()
-                trained = train_bc(demos, keys[m], epochs=epochs, seed=seed, goal_from=g,
-                                   condition=not a.aux_only, noise=a.noise, chunk=a.chunk,
-                                   goal_loss=a.goal_loss, progress=False)
+                trained = train_bc(demos, keys[m], epochs=epochs, goal_from=g, condition=not a.aux_only,
+                                   noise=a.noise, chunk=a.chunk, generator=torch.Generator().manual_seed(seed),
+                                   progress=False)
                 ok = successes(a.task, trained, seen + unseen, max_steps=spec.max_steps,
                                workers=a.workers)
                 err = "—" if keys[m] is None else f"{key_state_error(demos, keys[m], spec.events)['mean']:.1f}"
@@ -239,7 +207,7 @@ def main(argv=None):
                     f"{np.mean(ok[len(seen):]):.2f} | {(time.time() - t0) / 60:.1f} |")
     if a.save is not None:
         with open(a.save, "a") as f:
-            f.write(saved_section(argv, a.note, lines, version))
+            f.write(saved_section(argv, a.note, lines))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,18 @@
 """Pool the saved ``bc_guidance`` runs of one task over BC seeds, paired against plain BC.
 
-    python -m benchmarks.bc_summary --task StackCube
-    python -m benchmarks.bc_summary --task PickCube --seeds 2 3 4 5 6 7 8 9
-    python -m benchmarks.bc_summary --task PickCube --demos 100
-    python -m benchmarks.bc_summary --task StackCube --demos 100 --versus "infoatlas --contrast-gap 12 --vote agree --guard 4"
-    python -m benchmarks.bc_summary --all    # rewrites summary.md: every task and demo count
+    python integrations/maniskill/experiments/bc_summary.py --task StackCube
+    python integrations/maniskill/experiments/bc_summary.py --task PickCube --seeds 2 3 4 5 6 7 8 9
+    python integrations/maniskill/experiments/bc_summary.py --task PickCube --demos 100
+    python integrations/maniskill/experiments/bc_summary.py --task StackCube --demos 100 --versus "infoatlas --contrast-gap 12 --vote agree --guard 4"
+    python integrations/maniskill/experiments/bc_summary.py --all    # rewrites summary.md: every task and demo count
 
-Reads ``benchmarks/results/bc_guidance/<task>.md`` (each section: the command that ran, then
+Reads ``integrations/maniskill/experiments/results/bc_guidance/<task>.md`` (each section: the command that ran, then
 its Markdown table), keeps the sections run with the given BC settings (default: the
 example's, end-effector deltas with 8-action chunks and subgoals from column 18), number
 of demos (``--demos``; a command without it ran bc_guidance's default, 300) and demo set
-(the fingerprint bc_guidance prints since session 11; one table per set, the earlier runs
-form one set), names each row's key-state source by its method plus the guided-BC flags of
-its command (``--goal-loss huber``) and, for discovered key states, the discovery flags and
-the key-state error, which tells apart key states of different code versions (e.g.
-``infoatlas --contrast-gap 12 (5.7 steps)``), and prints per source: the BC
+(the fingerprint bc_guidance prints; one table per set), names each row's key-state source by its method plus the guided-BC flags of
+its command and, for discovered key states, the discovery flags that differ from
+``KeyStateConfig``'s defaults and the key-state error (e.g. ``infoatlas --vote median (5.2 steps)``), and prints per source: the BC
 seeds it has, the mean success seen / unseen over the seeds it shares with plain BC, and,
 seed by seed, how often it beats, ties or trails plain and random key states and any source
 named by ``--versus`` (per split; a
@@ -29,17 +27,28 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from infoatlas_loss.integrations.maniskill import KeyStateConfig
+
 SETTINGS = ("--goal-from 18", "--control-mode pd_ee_delta_pose", "--chunk 8")
 EPOCHS = "60"  # the example's BC epochs
 # the flags that change which key states a discovery returns
-DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--order", "--mine-steps", "--restarts", "--vote", "--guard",
-                   "--mine-critics")
-FLAG_DEFAULTS = {"--discovery-seed": "0", "--restarts": "5", "--goal-loss": "mse", "--vote": "median",
-                 "--mine-critics": "shared"}  # bc_guidance's defaults
-GUIDED_FLAGS = ("--goal-loss",)  # flags that change how any key states guide BC (plain BC has none)
+DISCOVERY_FLAGS = ("--contrast-gap", "--discovery-seed", "--steps", "--mine-steps", "--restarts", "--vote", "--guard")
+FLAG_DEFAULTS = {"--discovery-seed": 0, "--mine-steps": 750, "--contrast-gap": KeyStateConfig.contrast_gap,
+                 "--steps": KeyStateConfig.steps, "--restarts": KeyStateConfig.restarts,
+                 "--vote": KeyStateConfig.vote, "--guard": KeyStateConfig.guard}  # bc_guidance's defaults
 DEFAULT_DEMOS = 300  # bc_guidance's --demos default
 DISCOVERED = ("infoatlas", "mine")  # methods whose key states a discovery run produced
-MINE_FLAGS = ("--mine-steps", "--mine-critics")  # discovery flags that change MINE's key states only
+MINE_FLAGS = ("--mine-steps",)  # discovery flags that change MINE's key states only
+
+
+def _is_default(flag: str, value: str) -> bool:
+    default = FLAG_DEFAULTS.get(flag)
+    if isinstance(default, str) or default is None:
+        return value == default
+    try:
+        return float(value) == float(default)
+    except ValueError:
+        return False
 
 
 def sections(text: str):
@@ -62,18 +71,17 @@ def demo_sets(text: str, demos: int = DEFAULT_DEMOS) -> list[str | None]:
 
 
 def source_name(method: str, cmd: str, error: str) -> str:
-    """Method plus, for guided BC, the command's non-default guided-BC flags (e.g.
-    ``--goal-loss huber``) and, for discovered key states, its discovery flags and the
-    key-state error (steps), which tells apart key states of different code versions."""
+    """Method plus, for discovered key states, the command's non-default discovery flags
+    and the key-state error (steps)."""
     if method == "plain":
         return method
     discovered = any(d in method for d in DISCOVERED)
     parts = [method]
-    for flag in GUIDED_FLAGS + (DISCOVERY_FLAGS if discovered else ()):
+    for flag in DISCOVERY_FLAGS if discovered else ():
         if flag in MINE_FLAGS and "mine" not in method:
             continue
         m = re.search(rf"{flag} (\S+)", cmd)
-        if m and m.group(1) != FLAG_DEFAULTS.get(flag):  # a default value names nothing new
+        if m and not _is_default(flag, m.group(1)):  # a default value names nothing new
             parts.append(f"{flag} {m.group(1)}")
     return " ".join(parts + ([f"({error} steps)"] if discovered else []))
 
@@ -165,7 +173,7 @@ def report(text: str, task: str, demos: int = DEFAULT_DEMOS, seeds=None, versus=
         if "plain" not in runs:
             continue
         out.append(f"{task}: saved bc_guidance runs with {demos} demos ("
-                   + (f"demo set {demo_set}" if demo_set else "demo sets not fingerprinted, before session 11")
+                   + (f"demo set {demo_set}" if demo_set else "demo set not printed")
                    + f"), {' '.join(SETTINGS)}, {EPOCHS} epochs, "
                    "50 episodes per split and BC seed; means over the BC seeds shared with plain BC; "
                    "paired: seeds where the source's success is above / equal / below the baseline's "
@@ -176,7 +184,7 @@ def report(text: str, task: str, demos: int = DEFAULT_DEMOS, seeds=None, versus=
 def summary(results: Path) -> str:
     """summary.md: ``report`` for every task file (``<Task>.md``) and demo count in it."""
     out = ["# Saved bc_guidance runs pooled over BC seeds\n",
-           "Written by `python -m benchmarks.bc_summary --all`, which reruns nothing: each table "
+           "Written by `python integrations/maniskill/experiments/bc_summary.py --all`, which reruns nothing: each table "
            "is computed from the saved tables in this folder.\n"]
     for path in sorted(results.glob("*.md")):
         if "-" in path.stem or path.stem == "summary":  # e.g. PickCube-regenerated-demos: a record, not pooled
@@ -186,14 +194,14 @@ def summary(results: Path) -> str:
             body = report(text, path.stem, demos)
             if body:
                 flag = "" if demos == DEFAULT_DEMOS else f" --demos {demos}"
-                out.append(f"## `python -m benchmarks.bc_summary --task {path.stem}{flag}`\n\n{body}")
+                out.append(f"## `python integrations/maniskill/experiments/bc_summary.py --task {path.stem}{flag}`\n\n{body}")
     return "\n".join(out)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="StackCube")
-    p.add_argument("--results", default="benchmarks/results/bc_guidance")
+    p.add_argument("--results", default=str(Path(__file__).parent / "results" / "bc_guidance"))
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="BC seeds to pool (default: all)")
     p.add_argument("--demos", type=int, default=DEFAULT_DEMOS, help="pool the runs with this many demos")
     p.add_argument("--versus", nargs="+", default=(), metavar="SOURCE",

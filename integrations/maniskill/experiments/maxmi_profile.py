@@ -1,6 +1,6 @@
 """Where along a demo is the MaxMI objective high?  The MI profile around physical events.
 
-    python -m benchmarks.maxmi_profile --task PickCube --demos 300
+    python integrations/maniskill/experiments/maxmi_profile.py --task PickCube --demos 300
 
 For every event (e.g. grasp, placed) and every offset o, takes the state at event + o in
 each demo and its state dt steps earlier, and estimates I(s_key; s_key-dt) across the
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from infoatlas_loss import SlicedMILoss
-from integrations.maniskill import generate_demos, get_task
-from integrations.maniskill.keystates import dynamic_columns, pad_trajectories, shifted
+from infoatlas_loss.integrations.maniskill import KeyStateConfig, generate_demos, get_task
+from infoatlas_loss.integrations.maniskill.keystates import dynamic_columns, pad_trajectories, shifted
 
 
 def profile(states, prior, dynamic, steps, repeats: int, num_slices: int) -> np.ndarray:
@@ -41,7 +41,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="PickCube")
     p.add_argument("--demos", type=int, default=300)
-    p.add_argument("--dt", type=int, default=4)
+    p.add_argument("--dt", type=int, default=KeyStateConfig.dt)
     p.add_argument("--offsets", type=int, nargs=3, default=[-30, 16, 3], metavar=("START", "STOP", "STEP"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--num-slices", type=int, default=64)

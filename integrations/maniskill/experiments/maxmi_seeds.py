@@ -1,10 +1,10 @@
 """Seed stability of MaxMI key-state discovery on cached ManiSkill demos.
 
-    python -m benchmarks.maxmi_seeds --task PickCube --demos 300 --seeds 0 1 2 3
-    python -m benchmarks.maxmi_seeds --task PickCube --estimator mine --steps 750   # MINE critics
+    python integrations/maniskill/experiments/maxmi_seeds.py --task PickCube --demos 300 --seeds 0 1 2 3
+    python integrations/maniskill/experiments/maxmi_seeds.py --task PickCube --estimator mine --steps 750
 
 Runs ``discover_key_states`` (SlicedMILoss, or with ``--estimator mine`` MINE critics trained
-alongside; default settings, incl. its restarts) once per seed and prints the key-state error
+alongside; ``KeyStateConfig``, whose options this script takes by name) once per seed and prints the key-state error
 per event (steps), the final MaxMI objective (nats, as the estimator measures it; mean of the
 last 30 steps and over restarts), the wall time, the error of the untrained locators
 (step 0: what the architecture, order and vote give without any MI) and of random key states;
@@ -21,11 +21,9 @@ import argparse
 import numpy as np
 import torch
 
-from integrations.maniskill import get_task
-from integrations.maniskill.convert import load_demos
-from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import (ESTIMATORS, MINE_CRITICS, discover_key_states, key_state_error,
-                                             random_key_states)
+from infoatlas_loss.integrations.maniskill import (KeyStateConfig, discover_key_states, get_task, key_state_error,
+                                                   load_demos, random_key_states)
+from infoatlas_loss.integrations.maniskill.env import CONTROL_MODES
 
 
 def main(argv=None):
@@ -35,52 +33,26 @@ def main(argv=None):
     p.add_argument("--demo-seed", type=int, default=0,
                    help="another demo set: the demos planned from this env seed on")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
-    p.add_argument("--steps", type=int, default=200)
     p.add_argument("--cache", default="demos")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--contrast-gap", type=int, default=None,
-                   help="maximise I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
-    p.add_argument("--dt", type=int, default=4, help="gap to the preceding state (steps)")
-    p.add_argument("--mi-from", type=int, default=0,
-                   help="MI over state columns from this index on (18: leave out qpos, qvel)")
-    p.add_argument("--order", default="greedy", choices=["greedy", "hinge"],
-                   help="how concepts are kept in temporal order (see discover_key_states)")
-    p.add_argument("--order-gap", type=float, default=None,
-                   help="gap between concepts, fraction of the demo (default 0.5/K)")
-    p.add_argument("--restarts", type=int, default=5,
-                   help="locators trained side by side; key state = their vote (--vote; see discover_key_states)")
-    p.add_argument("--vote", default="median", choices=["median", "agree"],
-                   help="how restarts' key states combine (see discover_key_states)")
-    p.add_argument("--guard", type=float, default=None,
-                   help="re-place key states this many MADs off their concept's phase (see phase_guard)")
-    p.add_argument("--num-slices", type=int, default=16,
-                   help="random projections per MI term (SlicedMILoss num_slices)")
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
                    help="demos as planned (joint targets) or replayed with end-effector deltas, "
                         "as the example and BC use them (pd_ee_delta_pose)")
-    p.add_argument("--estimator", default="infoatlas", choices=ESTIMATORS,
-                   help="MI estimator of the discovery (mine: per-dataset critics trained alongside)")
-    p.add_argument("--mine-critics", default="per-term", choices=MINE_CRITICS,
-                   help="with --estimator mine: one critic per MI term or one for all")
-    p.add_argument("--no-change-feature", action="store_true",
-                   help="locators read state and time only, not the state's change (see discover_key_states)")
+    KeyStateConfig.add_arguments(p)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    config = KeyStateConfig.from_args(args)
     events = get_task(args.task).events
     demos = load_demos(args.task, args.demos, args.control_mode, seed=args.demo_seed, cache_dir=args.cache,
                        progress=False)
     rnd = key_state_error(demos, random_key_states(demos, len(events)), events)
-    print(f"| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
+    print("| seed | final MaxMI objective (nats) | seconds | untrained: mean | " + " | ".join(events) + " | mean |")
     print("|---|---|---|---|" + "---|" * (len(events) + 1))
     at = np.array([[d.events[k] for k in events] for d in demos])  # (N, E) event steps
     offsets, per_restart = [], []
     for seed in args.seeds:
-        r = discover_key_states(demos, len(events), steps=args.steps, seed=seed, progress=False,
-                                contrast_gap=args.contrast_gap, mi_from=args.mi_from, dt=args.dt,
-                                order=args.order, order_gap=args.order_gap, restarts=args.restarts,
-                                num_slices=args.num_slices, vote=args.vote, guard=args.guard,
-                                change_feature=not args.no_change_feature, estimator=args.estimator,
-                                mine_critics=args.mine_critics)
+        r = discover_key_states(demos, len(events), config, generator=torch.Generator().manual_seed(seed),
+                                progress=False)
         e = key_state_error(demos, r.indices, events)
         e0 = key_state_error(demos, r.trace[0][1], events)["mean"]  # before the first update
         print(f"| {seed} | {np.mean(r.history[-30:]):.3f} | {r.seconds:.0f} | {e0:.1f} | "

@@ -1,9 +1,10 @@
 """MaxMI key states: InfoAtlas (frozen SlicedMILoss) vs a per-dataset MINE critic given a
 multiple of our wall time.
 
-    python -m benchmarks.maxmi_vs_mine --task PegInsertionSide --demos 150 --budget 10
+    python integrations/maniskill/experiments/maxmi_vs_mine.py --task PickCube --demos 100 --budget 10
 
-Runs ``discover_key_states`` with our loss (default settings), then with MINE until
+Runs ``discover_key_states`` with our loss (``KeyStateConfig``, whose options this script takes
+by name), then with MINE (one critic per MI term) until
 ``budget`` x our wall time, on the same cached demos and seed, and prints: the error of
 the untrained locators (the same initialisation for both), each one's final key-state error (steps, mean over the task's events), MINE's error when stopped at 1x, 3x
 and 10x our time, its best error at any traced point, and the seconds MINE needed to first
@@ -13,18 +14,16 @@ the ``maniskill`` extra and the demo cache (``examples/maniskill_maxmi.py`` fill
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
 import torch
 
-from integrations.maniskill import get_task
-from integrations.maniskill.convert import load_demos
-from integrations.maniskill.env import CONTROL_MODES
-from integrations.maniskill.keystates import (MINE_CRITICS, discover_key_states, first_reach,
-                                             key_state_error, random_key_states)
-
-TRACE_EVERY = 10  # locator updates between traced points (errors against time)
+from infoatlas_loss.integrations.maniskill import (KeyStateConfig, discover_key_states, get_task, key_state_error,
+                                                   load_demos, random_key_states)
+from infoatlas_loss.integrations.maniskill.env import CONTROL_MODES
+from infoatlas_loss.integrations.maniskill.keystates import first_reach
 
 
 def error_at(trace: list[tuple[float, float]], seconds: float) -> float:
@@ -49,8 +48,7 @@ def plot_traces(runs: list[dict], path: str):
     ax.set_xscale("symlog", linthresh=1)
     ax.set_xlabel("wall time of key-state discovery (s)")
     ax.set_ylabel("mean key-state error (steps)")
-    ax.set_title(f"{runs[0]['args']['task']}, {runs[0]['args']['demos']} demos: "
-                 f"MINE ({runs[0]['args'].get('mine_critics', 'shared')} critic) vs InfoAtlas")
+    ax.set_title(f"{runs[0]['args']['task']}, {runs[0]['args']['demos']} demos: MINE vs InfoAtlas")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -62,10 +60,7 @@ def main(argv=None):
     p.add_argument("--task", default="PegInsertionSide")
     p.add_argument("--demos", type=int, default=150)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--steps", type=int, default=200, help="our localiser steps")
     p.add_argument("--budget", type=float, default=10.0, help="MINE wall time / ours")
-    p.add_argument("--restarts", type=int, default=5,
-                   help="locators side by side, for both estimators (see discover_key_states)")
     p.add_argument("--cache", default="demos")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the rows here")
@@ -73,14 +68,7 @@ def main(argv=None):
                    help="another demo set: the demos planned from this env seed on")
     p.add_argument("--control-mode", default="pd_joint_pos", choices=CONTROL_MODES,
                    help="demos as planned (joint targets) or replayed with end-effector deltas")
-    p.add_argument("--contrast-gap", type=int, default=None,
-                   help="both maximise the MI gain I(s_k; s_k-dt) - I(s_k; s_k-gap) (see discover_key_states)")
-    p.add_argument("--vote", default="median", choices=["median", "agree"],
-                   help="how restarts' key states combine, for both (see discover_key_states)")
-    p.add_argument("--mine-critics", default="per-term", choices=MINE_CRITICS,
-                   help="one MINE critic for all MI terms or one per term (see discover_key_states)")
-    p.add_argument("--no-change-feature", action="store_true",
-                   help="locators read state and time only, not the state's change (see discover_key_states)")
+    KeyStateConfig.add_arguments(p, skip=("estimator",))
     p.add_argument("--plot", default=None, help="also draw error against time (PNG) here")
     p.add_argument("--replot", nargs="+", default=None, metavar="JSON",
                    help="only draw --plot from these --json files of earlier runs")
@@ -99,11 +87,10 @@ def main(argv=None):
             print(f"| {row['seed']} | {min(ours):.1f} - {max(ours):.1f} | {min(mine):.1f} - {max(mine):.1f} |")
         return [row for run in runs for row in run["rows"]]
     torch.set_num_threads(args.threads)
+    config = KeyStateConfig.from_args(args)
     events = get_task(args.task).events
     demos = load_demos(args.task, args.demos, args.control_mode, seed=args.demo_seed, cache_dir=args.cache,
                        progress=False)
-    common = dict(trace_every=TRACE_EVERY, restarts=args.restarts, contrast_gap=args.contrast_gap, vote=args.vote,
-                  change_feature=not args.no_change_feature, progress=False)
     err = lambda idx: key_state_error(demos, idx, events)["mean"]  # noqa: E731
     rows = []
     print(f"{args.task}, {len(demos)} demos, MINE budget {args.budget:g}x ours; key-state error "
@@ -114,15 +101,15 @@ def main(argv=None):
           + " | ".join(f"MINE at {m:g}x: error" for m in at) + " | MINE: best error | MINE s to reach ours |")
     print("|---|---|---|---|" + "---|" * len(at) + "---|---|")
     for seed in args.seeds:
-        ours = discover_key_states(demos, len(events), steps=args.steps, seed=seed, **common)
-        mine = discover_key_states(demos, len(events), estimator="mine", steps=10 ** 6, seed=seed,
-                                   max_seconds=args.budget * ours.seconds, mine_critics=args.mine_critics,
-                                   **common)
+        gen = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
+        ours = discover_key_states(demos, len(events), config, generator=gen(), progress=False)
+        mine = discover_key_states(demos, len(events), dataclasses.replace(config, estimator="mine", steps=10 ** 6),
+                                   generator=gen(), max_seconds=args.budget * ours.seconds, progress=False)
         reach = first_reach(mine.trace, demos, events, err(ours.indices))
         ours_trace, mine_trace = [(t, err(i)) for t, i in ours.trace], [(t, err(i)) for t, i in mine.trace]
         # stopped within m x our time; the full budget's is the final answer (traced after the stop)
         err_at = {m: error_at(mine_trace, m * ours.seconds) for m in at[:-1]} | {args.budget: mine_trace[-1][1]}
-        # same seed, same initial locators: the vote before any update is the same for both
+        # same generator, same initial locators: the vote before any update is the same for both
         row = {"seed": seed, "untrained_error": ours_trace[0][1], "ours_error": ours_trace[-1][1],
                "ours_seconds": ours.seconds, "mine_error_at": {str(m): e for m, e in err_at.items()},
                "mine_error": mine_trace[-1][1], "mine_best": min(e for _, e in mine_trace),
@@ -139,8 +126,8 @@ def main(argv=None):
     print("\n| seed | ours: updates | ours: s | ours: error | MINE at the same s: error | MINE at 10x that: error |")
     print("|---|---|---|---|---|---|")
     for seed, row in zip(args.seeds, rows):
-        for n in sorted({m for m in (10, 20, 50, 100) if m < args.steps} | {args.steps}):
-            t, e = row["ours_trace"][n // TRACE_EVERY if n < args.steps else -1]
+        for n in sorted({m for m in (10, 20, 50, 100) if m < config.steps} | {config.steps}):
+            t, e = row["ours_trace"][n // config.trace_every if n < config.steps else -1]
             m10 = f"{error_at(row['mine_trace'], 10 * t):.1f}" if 10 * t <= row["mine_seconds"] else "–"
             print(f"| {seed} | {n} | {t:.0f} | {e:.1f} | {error_at(row['mine_trace'], t):.1f} | {m10} |")
     run = {"args": vars(args), "rows": rows}

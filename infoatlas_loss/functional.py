@@ -15,6 +15,7 @@ from .checks import as_tensor, check_pair
 from .estimator import dataset_seeds, estimate_batch
 from .model import InfoAtlas
 from .pretrained import load_pretrained
+from .projection import crossfit_projections
 from .slicing import flatten_slices, project, stiefel
 from .softrank import column_scale
 
@@ -27,17 +28,26 @@ def _resolve(model: InfoAtlas | str | None, device: str | torch.device = "cpu") 
 
 
 def _standardize(v: torch.Tensor) -> torch.Tensor:
-    # z-score before projecting, so no column dominates a slice by its units
-    return (v - v.mean(dim=1, keepdim=True)) / column_scale(v, dim=1)[0]
+    """z-score every column of v (B, n, d) over the samples, in v's own precision.
+
+    MI is invariant to x -> a x + b; done before the cast to the model's dtype, centring
+    keeps float64 data such as timestamps (1e9 + seconds) from being rounded away, and the
+    range-relative scale keeps 1e-12 or 1e20 units from underflowing or overflowing.  Slices
+    then mix columns on equal footing.  Constant columns become exactly 0 (zero gradient).
+    """
+    scale, const = column_scale(v, dim=1)
+    z = (v - v.mean(dim=1, keepdim=True)) / scale
+    return torch.where(const, torch.zeros_like(z), z)
 
 
 def _slices(v: torch.Tensor, max_dim: int, num_slices: int, k: int, generator) -> torch.Tensor:
-    """(B, n, d) -> (B, S, n, d') with d' = d if it fits, else k-dim Stiefel projections."""
+    """Standardized (B, n, d) -> (B, S, n, d') with d' = d if it fits, else k-dim Stiefel
+    projections."""
     b, n, d = v.shape
     if d <= max_dim:
         return v.unsqueeze(1).expand(b, num_slices, n, d)
     proj = stiefel(num_slices, d, min(k, d), generator=generator, like=v)  # (S, d, k)
-    return project(_standardize(v), proj)
+    return project(v, proj)
 
 
 def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None = None,
@@ -106,8 +116,14 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
 
 @dataclass(frozen=True)
 class MIResult:
-    """An estimate in nats.  ``stderr`` is the Monte-Carlo standard error across slices
-    (0.0 when no slicing was needed); ``seconds`` is the wall time of the estimate."""
+    """An estimate in nats.
+
+    ``method`` says how wide variables were handled: ``"whole"`` (both fit in the model's
+    ``max_dim``), ``"projected"`` (cross-fitted canonical projections: an estimate of MI)
+    or ``"sliced"`` (k-sliced MI, the mean over random slices).  ``stderr`` is the spread
+    of the parts that were averaged (slices or the two cross-fitted halves; 0.0 for
+    ``"whole"``); ``seconds`` is the wall time of the estimate.
+    """
 
     mi: float
     stderr: float
@@ -115,20 +131,31 @@ class MIResult:
     slice_dim: int | None
     n: int
     seconds: float
+    method: str = "whole"
 
     def __float__(self) -> float:
         return self.mi
 
 
+WIDE_METHODS = ("projected", "sliced")
+
+
 @torch.no_grad()
-def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, num_slices: int = 128,
-                slice_dim: int | None = None, seed: int = 0,
+def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, wide: str = "projected",
+                num_slices: int = 128, slice_dim: int | None = None, seed: int = 0,
                 device: str | torch.device | None = None) -> MIResult:
     """Estimate I(X; Y) in nats from numpy arrays or tensors of shape (n, dx) and (n, dy).
 
-    1-D inputs are read as one column.  Deterministic for a given ``seed``.
+    Variables with at most ``max_dim`` (5) columns go in whole.  For wider ones, ``wide``
+    chooses: ``"projected"`` (default) estimates MI on the top canonical subspaces of the
+    normal scores, fitted on one half of the rows and scored on the other (both ways);
+    ``"sliced"`` returns k-sliced MI over ``num_slices`` random slices (a different
+    quantity, usually far below MI).  1-D inputs are read as one column.  Deterministic
+    for a given ``seed``.
     """
     t0 = time.perf_counter()
+    if wide not in WIDE_METHODS:
+        raise ValueError(f"wide must be one of {WIDE_METHODS}, got {wide!r}")
     x, y = as_tensor(X, "X"), as_tensor(Y, "Y")
     x = x.unsqueeze(-1) if x.dim() == 1 else x
     y = y.unsqueeze(-1) if y.dim() == 1 else y
@@ -138,13 +165,25 @@ def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, num_slices: int =
         x, y = x.to(device), y.to(device)
     net = _resolve(model, x.device)
     g = torch.Generator().manual_seed(seed)
+    md = net.config.max_dim
+    if max(x.shape[1], y.shape[1]) > md and wide == "projected":
+        check_pair(x, y)
+        dtype = next(net.parameters()).dtype
+        k = md if slice_dim is None else int(slice_dim)
+        ox, oy = crossfit_projections(x.unsqueeze(0).to(dtype), y.unsqueeze(0).to(dtype), k,
+                                      generator=g)
+        per = estimate_batch(net, ox, oy, seeds=dataset_seeds(ox.shape[0], g)).double()
+        return MIResult(mi=float(per.mean()), stderr=float(per.std() / math.sqrt(2)),
+                        num_slices=1, slice_dim=ox.shape[-1], n=x.shape[0],
+                        seconds=time.perf_counter() - t0, method="projected")
     per = sliced_mi(x, y, model=net, num_slices=num_slices, slice_dim=slice_dim, generator=g,
                     return_slices=True).double()
     s = per.numel()
     stderr = float(per.std() / math.sqrt(s)) if s > 1 else 0.0
     return MIResult(mi=float(per.mean()), stderr=stderr, num_slices=s,
-                    slice_dim=(slice_dim or net.config.max_dim) if s > 1 else None,
-                    n=x.shape[0], seconds=time.perf_counter() - t0)
+                    slice_dim=(slice_dim or md) if s > 1 else None,
+                    n=x.shape[0], seconds=time.perf_counter() - t0,
+                    method="sliced" if s > 1 else "whole")
 
 
 def estimate(X, Y) -> float:

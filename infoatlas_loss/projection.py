@@ -1,0 +1,99 @@
+"""Informative projections for variables wider than the model's ``max_dim``.
+
+Random slices see a small fraction of the dependence between wide variables (k-sliced MI
+is not MI).  Instead, the top canonical subspaces of the normal scores are found on one
+half of the sample and the estimator scores the other half projected onto them, and the
+other way round (cross-fitting).  By data processing, I(P_x X; P_y Y) <= I(X; Y) for any
+projections; fitting and scoring on disjoint halves keeps the estimate of independent
+data near zero (projections fitted on the rows they score pick up chance correlations:
+about 0.4 nats on independent 50 x 50 data at n = 1 000).
+"""
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+
+from .softrank import normal_scores
+
+
+def _whitener(c: torch.Tensor) -> torch.Tensor:
+    """Inverse Cholesky factor L^{-1} of SPD matrices (B, d, d)."""
+    chol = torch.linalg.cholesky(c)
+    eye = torch.eye(c.shape[-1], dtype=c.dtype, device=c.device).expand_as(c)
+    return torch.linalg.solve_triangular(chol, eye, upper=False)
+
+
+def canonical_subspaces(zx: torch.Tensor, zy: torch.Tensor, k: int, *, shrink: float | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Orthonormal bases of the top-k canonical subspaces of x and y.
+
+    Args:
+        zx: (B, n, dx) and zy: (B, n, dy) samples (normal scores, say).
+        k: directions per variable (<= min(dx, dy)).
+        shrink: covariance shrinkage towards the diagonal, in [0, 1] (default
+            (dx + dy) / (dx + dy + n), which keeps the whitening stable when n ~ d).
+
+    Returns:
+        px (B, dx, k), py (B, dy, k) with orthonormal columns, and the k canonical
+        correlations (B, k) of the (shrunk) sample, largest first.
+    """
+    b, n, dx = zx.shape
+    dy = zy.shape[-1]
+    if not 1 <= k <= min(dx, dy):
+        raise ValueError(f"k must be in 1..{min(dx, dy)}, got {k}")
+    s = (dx + dy) / (dx + dy + n) if shrink is None else float(shrink)
+    zx, zy = zx - zx.mean(1, keepdim=True), zy - zy.mean(1, keepdim=True)
+
+    def cov(a, c):
+        return torch.einsum("bni,bnj->bij", a, c) / max(n - 1, 1)
+
+    def shrunk(c):
+        diag = torch.diag_embed(torch.diagonal(c, dim1=-2, dim2=-1))
+        return (1 - s) * c + s * diag + 1e-6 * torch.eye(c.shape[-1], dtype=c.dtype, device=c.device)
+
+    wx, wy = _whitener(shrunk(cov(zx, zx))), _whitener(shrunk(cov(zy, zy)))
+    m = wx @ ((1 - s) * cov(zx, zy)) @ wy.transpose(-1, -2)  # whitened cross-covariance
+    u, rho, vh = torch.linalg.svd(m, full_matrices=False)
+    ax = wx.transpose(-1, -2) @ u[..., :k]  # canonical directions (B, dx, k)
+    ay = wy.transpose(-1, -2) @ rearrange(vh, "b k d -> b d k")[..., :k]
+    # an orthonormal basis of the same span: MI of the projection depends on the span only
+    return torch.linalg.qr(ax).Q, torch.linalg.qr(ay).Q, rho[..., :k]
+
+
+def split_halves(n: int, num: int, generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Random row permutations (num, n); rows [:n // 2] fit, rows [n // 2:] are scored."""
+    keys = torch.rand(num, n, generator=generator)
+    return torch.argsort(keys, dim=1).to(device)
+
+
+def crossfit_projections(x: torch.Tensor, y: torch.Tensor, k: int, *,
+                         generator: torch.Generator | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-fitted canonical projections of wide variables.
+
+    x (B, n, dx), y (B, n, dy) -> projected halves (2B, n // 2, kx), (2B, n // 2, ky): item
+    i of the first B is half 2 projected on half 1's canonical subspaces, item B + i the
+    reverse.  A variable with at most ``k`` columns is kept whole (its rows split alike).
+    Differentiable in x and y through the normal scores and the projection.
+    """
+    b, n, dx = x.shape
+    dy = y.shape[-1]
+    h = n // 2
+    zx, zy = normal_scores(x), normal_scores(y)
+    perm = split_halves(n, b, generator, x.device)
+    idx = rearrange(torch.stack([perm[:, :h], perm[:, h:2 * h]]), "two b h -> (two b) h")
+
+    def halves(z):  # (2B, h, d): first half-1 rows, then half-2 rows
+        z2 = z.repeat(2, 1, 1)
+        return torch.gather(z2, 1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))
+
+    hx, hy = halves(zx), halves(zy)
+    kk = min(k, dx, dy)
+    with torch.no_grad():
+        px, py, _ = canonical_subspaces(hx.detach(), hy.detach(), kk)  # fitted per half
+    swap = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(x.device)
+    # score each half with the other half's subspaces
+    ox = hx if dx <= k else torch.einsum("bnd,bdk->bnk", hx, px[swap])
+    oy = hy if dy <= k else torch.einsum("bnd,bdk->bnk", hy, py[swap])
+    return ox, oy

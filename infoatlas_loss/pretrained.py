@@ -20,7 +20,7 @@ from .model import InfoAtlas
 # name -> (file inside pretrained/, sha256 of that file)
 REGISTRY: dict[str, tuple[str, str]] = {
     "infoatlas-base": ("infoatlas-base.safetensors",
-                       "22566da7dfdb80c1de20c00915ed0fb472deba2ae442742c6bf791501589c0f9"),
+                       "efed1a125698ace8f2fd06ef3c772bc5e8f271abf21ce191856eb21f681e8b6b"),
 }
 
 _CACHE: dict[tuple[str, str], InfoAtlas] = {}

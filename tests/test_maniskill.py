@@ -81,6 +81,7 @@ def test_greedy_order_keeps_each_concept_after_the_previous_one():
     assert torch.equal(p[:, 1].argmax(-1), lengths - 1) and (p[:, 1].max(-1).values == 1).all()
 
 
+@pytest.mark.slow
 def test_maxmi_finds_planted_key_state():
     # shipped weights: the hold is the only dependence between s_t and s_{t-4}
     demos = planted(64)

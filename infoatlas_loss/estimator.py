@@ -8,27 +8,25 @@ from __future__ import annotations
 
 import torch
 
+from .counter_rng import draw_seeds, normals
 from .critic import GaussianStats, canonical_order, dv_bound
 from .model import InfoAtlas
 from .softrank import normal_scores
 
-
-def dataset_seeds(num: int, generator: torch.Generator | None = None) -> list[int]:
-    """One seed per dataset; every random draw of a dataset comes from its own seed, so
-    results do not depend on how datasets are batched or chunked."""
-    return torch.randint(0, 2 ** 62, (num,), generator=generator).tolist()
+# independent streams of a dataset's seed
+_NOISE_STREAM, _HASH_STREAM = 0, 1
 
 
-def _draw(seeds: list[int], shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """Standard normals of ``shape`` per seed -> (len(seeds), *shape) on like's device/dtype."""
-    out = [torch.randn(shape, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
-           for s in seeds]
-    return torch.stack(out).to(like)
+def dataset_seeds(num: int, generator: torch.Generator | None = None,
+                  device: str | torch.device | None = None) -> torch.Tensor:
+    """One int64 seed per dataset, (num,) on ``device``; every random draw of a dataset
+    comes from its own seed, so results do not depend on how datasets are batched or chunked."""
+    return draw_seeds(num, generator, device)
 
 
-def hash_weights(seeds: list[int], dim: int) -> torch.Tensor:
-    """Per-dataset weights (B, dim) of the canonical-order hash (float64, CPU)."""
-    return _draw([s ^ 0x5EED for s in seeds], (dim,), torch.empty(0, dtype=torch.float64))
+def hash_weights(seeds: torch.Tensor, dim: int) -> torch.Tensor:
+    """Per-dataset weights (B, dim) of the canonical-order hash (float64, on seeds' device)."""
+    return normals(seeds, (dim,), stream=_HASH_STREAM)
 
 
 def _fill(z: torch.Tensor, v: torch.Tensor, noise: torch.Tensor, rank: torch.Tensor
@@ -47,22 +45,23 @@ def _fill(z: torch.Tensor, v: torch.Tensor, noise: torch.Tensor, rank: torch.Ten
     return torch.cat([z, noise[..., d:]], dim=-1), real
 
 
-def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: list[int],
+def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: torch.Tensor,
             num_anchors: int = 64
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normal scores of every marginal, noise-padded to ``max_dim``, and the canonical order.
 
     A constant column carries no information; it is replaced by independent N(0, 1) noise,
     like padding (Prop. A.3), so it adds nothing to the estimate and gets zero gradient.
-    x (B, n, dx), y (B, n, dy), dx, dy <= max_dim, one seed per dataset ->
+    x (B, n, dx), y (B, n, dy), dx, dy <= max_dim, one int64 seed per dataset (B,) ->
     (B, n, max_dim) twice, order (B, n) and the data-column mask (B, 2 * max_dim).
     """
     if max(x.shape[-1], y.shape[-1]) > max_dim:
         raise ValueError(f"dimensions {x.shape[-1]}, {y.shape[-1]} exceed max_dim={max_dim}; slice")
     n = x.shape[1]
+    seeds = torch.as_tensor(seeds, dtype=torch.int64).to(x.device)
     order = canonical_order(x, y, hash_weights(seeds, x.shape[-1] + y.shape[-1]))
     rank = torch.argsort(order, dim=1)
-    noise = _draw(seeds, (n, 2 * max_dim), x)  # (B, n, 2 * max_dim)
+    noise = normals(seeds, (n, 2 * max_dim), stream=_NOISE_STREAM).to(x)  # (B, n, 2 * max_dim)
     zx, rx = _fill(normal_scores(x, num_anchors=num_anchors), x, noise[..., :max_dim], rank)
     zy, ry = _fill(normal_scores(y, num_anchors=num_anchors), y, noise[..., max_dim:], rank)
     return zx, zy, order, torch.cat([rx, ry], dim=-1)
@@ -92,7 +91,7 @@ def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, orde
     return dv_bound(theta, config, ex, ey, stats=stats, order=order, num_shifts=num_shifts)
 
 
-def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: list[int],
+def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: torch.Tensor,
                    num_shifts: int | None = None, num_anchors: int = 64) -> torch.Tensor:
     """MI in nats, (B,), for x (B, n, dx), y (B, n, dy) with dx, dy <= ``max_dim``."""
     zx, zy, order, real = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors)

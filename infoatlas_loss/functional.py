@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .checks import as_tensor, check_pair
+from .counter_rng import split_seeds
 from .estimator import dataset_seeds, estimate_batch
 from .model import InfoAtlas
 from .pretrained import load_pretrained
@@ -40,13 +41,14 @@ def _standardize(v: torch.Tensor) -> torch.Tensor:
     return torch.where(const, torch.zeros_like(z), z)
 
 
-def _slices(v: torch.Tensor, max_dim: int, num_slices: int, k: int, generator) -> torch.Tensor:
+def _slices(v: torch.Tensor, max_dim: int, num_slices: int, k: int, seed: torch.Tensor
+            ) -> torch.Tensor:
     """Standardized (B, n, d) -> (B, S, n, d') with d' = d if it fits, else k-dim Stiefel
-    projections."""
+    projections drawn from ``seed`` (a 1-element int64 tensor)."""
     b, n, d = v.shape
     if d <= max_dim:
         return v.unsqueeze(1).expand(b, num_slices, n, d)
-    proj = stiefel(num_slices, d, min(k, d), generator=generator, like=v)  # (S, d, k)
+    proj = stiefel(num_slices, d, min(k, d), seed=seed, like=v)  # (S, d, k)
     return project(v, proj)
 
 
@@ -64,11 +66,19 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
     hypernetwork together, ``chunk_size`` at a time.  Differentiable in x and y: use
     ``-sliced_mi(z1, z2)`` as a loss to maximise MI.
 
+    Invariant to x -> a x + b per column (a > 0): columns are centred and scaled in the
+    input's own precision before the cast to the model's dtype.  A column constant up to
+    a relative 1e-12 of its magnitude carries no information and gets zero gradient.
+
     Args:
-        x: samples of X, (n, dx) or (B, n, dx).
-        y: samples of Y, (n, dy) or (B, n, dy); dx != dy is fine.
+        x: samples of X, (n, dx) or (B, n, dx); a 1-D tensor (n,) is one variable with n
+            samples, i.e. (n, 1).
+        y: samples of Y, (n, dy) or (B, n, dy) or (n,); dx != dy is fine.
         model: an ``InfoAtlas``, a registered name, or None for ``"infoatlas-base"``.
-        num_slices: projections per batch item when slicing is needed.
+        num_slices: projections per batch item when slicing is needed.  The default 16
+            is sized for a loss evaluated at every training step, where the cost is paid
+            per step and the slice noise averages out over steps; a one-off estimate
+            (``estimate_mi``, 128) spends more slices for a lower-variance number.
         slice_dim: dimension k of each slice (<= max_dim).
         generator: source of the projections, noise padding and marginal pairing.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over the batch.
@@ -85,6 +95,8 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # a 1-D tensor is one variable: (n,) -> (n, 1), as in estimate_mi
+    x, y = (t.unsqueeze(-1) if isinstance(t, torch.Tensor) and t.dim() == 1 else t for t in (x, y))
     check_pair(x, y)
     net = _resolve(model, x.device)
     md = net.config.max_dim
@@ -97,12 +109,18 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
     if single:
         x, y = x.unsqueeze(0), y.unsqueeze(0)
     dtype = next(net.parameters()).dtype
-    x, y = x.to(dtype), y.to(dtype)
+    # standardise in the input's precision (at least the model's), then cast
+    x = _standardize(x.to(torch.promote_types(x.dtype, dtype))).to(dtype)
+    y = _standardize(y.to(torch.promote_types(y.dtype, dtype))).to(dtype)
     b = x.shape[0]
     s = num_slices if max(x.shape[-1], y.shape[-1]) > md else 1
-    xs = flatten_slices(_slices(x, md, s, k, generator))  # (B*S, n, kx)
-    ys = flatten_slices(_slices(y, md, s, k, generator))
-    seeds = dataset_seeds(s, generator) * b  # slice j of every batch item shares seed j
+    # the call's one draw from the generator (one graph break under torch.compile); the
+    # projections and every dataset's noise derive from it on the data's device
+    root = dataset_seeds(1, generator, x.device)
+    xs = flatten_slices(_slices(x, md, s, k, split_seeds(root, 1, stream=1)))  # (B*S, n, kx)
+    ys = flatten_slices(_slices(y, md, s, k, split_seeds(root, 1, stream=2)))
+    # slice j of every batch item shares seed j: (B*S,) int64
+    seeds = split_seeds(root, s).repeat(b)
     est = torch.cat([estimate_batch(net, xs[i:i + chunk_size], ys[i:i + chunk_size],
                                     seeds=seeds[i:i + chunk_size], num_shifts=num_shifts)
                      for i in range(0, b * s, chunk_size)]).view(b, s)

@@ -23,9 +23,11 @@ class SlicedMILoss(nn.Module):
 
     Args:
         model: an ``InfoAtlas``, a registered name, or None for ``"infoatlas-base"``.
-        num_slices: random projections when a variable is wider than ``max_dim``; each
-            call draws new ones, so a training loop averages over many slices across steps
-            (more slices per call cost proportionally more time).
+        num_slices: random projections when a variable is wider than ``max_dim``.  The
+            default 16 (as ``sliced_mi``) is a per-step cost: each call draws new
+            projections, so a training loop averages the slice noise away over steps; more
+            slices per call cost proportionally more time.  ``estimate_mi`` (128) is a
+            one-off number and spends more slices on its accuracy instead.
         slice_dim: dimension of each slice (default ``max_dim``).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` over a batch of sample sets.
         generator: optional ``torch.Generator``; by default the global RNG draws new
@@ -33,8 +35,9 @@ class SlicedMILoss(nn.Module):
             information in unprojected directions).
 
     Shape:
-        x: (n, dx) or (B, n, dx); y: (n, dy) or (B, n, dy).  Output: 0-dim, or (B,) with
-        ``reduction="none"``.
+        x: (n, dx) or (B, n, dx); y: (n, dy) or (B, n, dy).  A 1-D tensor (n,) is one
+        variable with n samples, i.e. (n, 1).  Output: 0-dim, or (B,) with
+        ``reduction="none"``.  Invariant to x -> a x + b per column (any units, offsets).
     """
 
     def __init__(self, model: InfoAtlas | str | None = None, *, num_slices: int = 16,

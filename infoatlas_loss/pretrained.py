@@ -23,7 +23,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
                        "efed1a125698ace8f2fd06ef3c772bc5e8f271abf21ce191856eb21f681e8b6b"),
 }
 
-_CACHE: dict[tuple[str, str], InfoAtlas] = {}
+_CACHE: dict[tuple[str, torch.device], InfoAtlas] = {}
 
 
 def sha256_file(path: str | Path) -> str:
@@ -87,12 +87,27 @@ def load_weights(path: str | Path, *, sha256: str | None = None,
     return model.eval().requires_grad_(False)
 
 
+def canonical_device(device: str | torch.device) -> torch.device:
+    """One name per device: accelerators get their index ("cuda" -> "cuda:<current>"),
+    every CPU spelling is ``torch.device("cpu")``."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return torch.device("cpu")  # "cpu:0" too
+    if device.index is None:
+        mod = getattr(torch, device.type, None)
+        if mod is not None and hasattr(mod, "current_device") and mod.is_available():
+            device = torch.device(device.type, mod.current_device())
+    return device
+
+
 def load_pretrained(name: str = "infoatlas-base", *, device: str | torch.device = "cpu"
                     ) -> InfoAtlas:
-    """The registered, sha256-checked, frozen model ``name`` (cached per name and device)."""
+    """The registered, sha256-checked, frozen model ``name`` (cached per name and device:
+    ``"cuda"``, ``"cuda:0"`` and ``torch.device("cuda", 0)`` share one entry)."""
     if name not in REGISTRY:
         raise ValueError(f"unknown pretrained model {name!r}; registered: {sorted(REGISTRY)}")
-    key = (name, str(device))
+    device = canonical_device(device)
+    key = (name, device)
     if key not in _CACHE:
         filename, digest = REGISTRY[name]
         _CACHE[key] = load_weights(weights_path(filename), sha256=digest, map_location=device)

@@ -4,23 +4,24 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
-
-def _randn(shape, generator, like: torch.Tensor) -> torch.Tensor:
-    # draw on the generator's device, then move: results do not depend on the input's device
-    dev = generator.device if generator is not None else torch.device("cpu")
-    return torch.randn(shape, generator=generator, device=dev, dtype=torch.float64).to(like)
+from .counter_rng import draw_seeds, normals
 
 
 def stiefel(num: int, d: int, k: int, *, generator: torch.Generator | None = None,
-            like: torch.Tensor | None = None) -> torch.Tensor:
+            seed: torch.Tensor | None = None, like: torch.Tensor | None = None) -> torch.Tensor:
     """``num`` random d x k matrices with orthonormal columns (Haar on the Stiefel manifold).
 
-    QR of a Gaussian matrix with the sign of R's diagonal folded into Q.  Returns (num, d, k).
+    QR of a Gaussian matrix with the sign of R's diagonal folded into Q, in float64 on
+    ``like``'s device.  The Gaussian entries are counter-based draws from ``seed`` (a
+    1-element int64 tensor), else from one seed drawn from ``generator``, so the
+    projections do not depend on the device they are computed on.
+    Returns (num, d, k) with ``like``'s dtype and device.
     """
     if k > d:
         raise ValueError(f"slice_dim ({k}) cannot exceed the variable's dimension ({d})")
     like = torch.empty(0) if like is None else like
-    g = _randn((num, d, k), generator, torch.empty(0, dtype=torch.float64))
+    seed = draw_seeds(1, generator, like.device) if seed is None else seed.reshape(1).to(like.device)
+    g = normals(seed, (num, d, k))[0]  # (num, d, k), float64
     q, r = torch.linalg.qr(g)
     q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
     return q.to(like)

@@ -14,19 +14,44 @@ import math
 import torch
 from einops import rearrange
 
-# fraction of a column's standard deviation below which it counts as constant
+# a column whose range is at most this fraction of its largest magnitude counts as constant
+# (relative, so a column's units never decide it; exactly equal values always count)
 _CONST_TOL = 1e-12
+
+
+def _extremes(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    d = x.detach()
+    return d.amax(dim=dim, keepdim=True), d.amin(dim=dim, keepdim=True)
+
+
+def _constant(hi: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:
+    return (hi - lo) <= _CONST_TOL * torch.maximum(hi.abs(), lo.abs())
+
+
+def constant_columns(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Which columns are constant along ``dim`` (kept): range <= ``_CONST_TOL`` * max |x|.
+
+    Scale-free: x and a * x give the same answer for any a > 0, so data in units of 1e-12
+    is not mistaken for a constant; range and maximum are exact in any precision.
+    """
+    return _constant(*_extremes(x, dim))
 
 
 def column_scale(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Standard deviation along ``dim`` (kept) that is safe to divide by and differentiate.
 
-    Returns (scale, const): constant columns (std below ``_CONST_TOL`` relative to their
-    magnitude) get scale 1, which keeps sqrt'(0) and 1/0 out of the graph (no NaN / Inf).
+    Returns (scale, const): constant columns (:func:`constant_columns`) get scale 1, which
+    keeps sqrt'(0) and 1/0 out of the graph (no NaN / Inf).  The variance is taken of the
+    column divided by its range, so it neither overflows (values near 1e20 in float32) nor
+    underflows; the range is a constant factor, so gradients are exact.
     """
-    var = x.var(dim=dim, keepdim=True) if x.shape[dim] > 1 else torch.zeros_like(x.narrow(dim, 0, 1))
-    const = var.detach().sqrt() <= _CONST_TOL * (x.detach().abs().amax(dim=dim, keepdim=True) + 1.0)
-    return torch.where(const, torch.ones_like(var), var).sqrt(), const
+    hi, lo = _extremes(x, dim)
+    const = _constant(hi, lo)
+    if x.shape[dim] < 2:
+        return torch.ones_like(hi), const
+    span = torch.where(const, torch.ones_like(hi), hi - lo)
+    var = (x / span).var(dim=dim, keepdim=True)
+    return torch.where(const, torch.ones_like(var), var).sqrt() * span, const
 
 
 def _anchors(x: torch.Tensor, num_anchors: int) -> torch.Tensor:

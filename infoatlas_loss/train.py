@@ -158,10 +158,10 @@ def main(argv=None):
         n = max(args.n_min, n - n % 32)  # few distinct shapes: keeps the allocator from fragmenting
         with torch.no_grad():
             x, y = sample_atlas(args.batch, 2 * n, dx, dy, generator=g)
-            seeds = dataset_seeds(args.batch, g)
+            seeds = dataset_seeds(args.batch, g, device)
             zx, zy, _, real = prepare(x.to(device), y.to(device), config.max_dim, seeds=seeds)
             ex, ey = zx[:, n:], zy[:, n:]
-            order = canonical_order(ex, ey, hash_weights([s + 1 for s in seeds], 2 * config.max_dim))
+            order = canonical_order(ex, ey, hash_weights(seeds + 1, 2 * config.max_dim))
         dv = dv_from_scores(net, zx[:, :n], zy[:, :n], eval_x=ex, eval_y=ey, order=order, real=real)
         loss = -dv.mean()
         opt.zero_grad(set_to_none=True)

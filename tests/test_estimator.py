@@ -39,7 +39,8 @@ def test_different_dims_and_slicing(tiny):
 
 
 @pytest.mark.parametrize("bad,match", [
-    (lambda x, y: (x[:, 0], y), "expected \\(n, d\\)"),
+    (lambda x, y: (x[None, None], y), "expected \\(n, d\\)"),
+    (lambda x, y: (x[0, 0], y), "expected \\(n, d\\)"),
     (lambda x, y: (x, y[:-1]), "sample counts differ"),
     (lambda x, y: (x[: MIN_SAMPLES - 1], y[: MIN_SAMPLES - 1]), "too few samples"),
     (lambda x, y: (x.masked_fill(torch.zeros_like(x, dtype=torch.bool).index_fill(0, torch.tensor([3]), True), float("nan")), y), "NaN"),
@@ -52,6 +53,18 @@ def test_exceptions(tiny, bad, match):
     x, y = _pair()
     with pytest.raises(ValueError, match=match):
         sliced_mi(*bad(x, y), model=tiny)
+
+
+def test_one_dimensional_is_one_variable(tiny):
+    # (n,) is one variable with n samples, the same as (n, 1), in the function and the module
+    x, y = _pair(dx=1, dy=1)
+    ref = sliced_mi(x, y, model=tiny, generator=gen(1))
+    torch.testing.assert_close(sliced_mi(x[:, 0], y[:, 0], model=tiny, generator=gen(1)), ref)
+    torch.testing.assert_close(sliced_mi(x[:, 0], y, model=tiny, generator=gen(1)), ref)
+    torch.testing.assert_close(SlicedMILoss(tiny, generator=gen(1))(x[:, 0], y[:, 0]), ref)
+    torch.testing.assert_close(
+        torch.tensor(estimate_mi(x[:, 0], y[:, 0], model=tiny, seed=0).mi),
+        torch.tensor(estimate_mi(x, y, model=tiny, seed=0).mi))
 
 
 def test_argument_errors(tiny):
@@ -76,8 +89,16 @@ def test_constant_columns_no_nan(tiny):
     out.backward()
     assert torch.isfinite(out) and torch.isfinite(x.grad).all()
     assert torch.all(x.grad[:, 1] == 0)
-    # entirely constant x: no information, finite estimate
-    assert torch.isfinite(sliced_mi(torch.ones(64, 2), y[:64], model=tiny, generator=gen()))
+    # a constant carries no information: its value does not matter, at any magnitude
+    for v in (-3e5, 1e-30, 0.0):
+        other = x.detach().clone()
+        other[:, 1] = v
+        torch.testing.assert_close(sliced_mi(other, y, model=tiny, generator=gen()), out.detach(),
+                                   atol=0, rtol=0)
+    # entirely constant x: finite, and the same for every constant
+    a = sliced_mi(torch.ones(64, 2), y[:64], model=tiny, generator=gen())
+    assert torch.isfinite(a)
+    torch.testing.assert_close(sliced_mi(torch.full((64, 2), -8e9), y[:64], model=tiny, generator=gen()), a)
 
 
 def test_gradcheck_through_softrank_critic_dv(tiny64):

@@ -20,7 +20,10 @@ _MASK32 = 0xFFFFFFFF
 
 
 def _mul32(x: torch.Tensor, m: int) -> torch.Tensor:
-    """(x * m) mod 2**32 for 0 <= x < 2**32 without int64 overflow (m split in 16-bit halves)."""
+    """(x * m) mod 2**32 for 0 <= x < 2**32 without int64 overflow (m split in 16-bit halves
+    when the plain product could pass 2**63)."""
+    if m < 2 ** 31:
+        return (x * m) & _MASK32
     lo, hi = m & 0xFFFF, m >> 16
     return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
 
@@ -34,16 +37,25 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
-def _keys(seeds: torch.Tensor) -> torch.Tensor:
-    """int64 seeds (B,) in [0, 2**62) -> 32-bit stream keys (B,) mixing all their bits."""
+def _keys(seeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """int64 seeds (B,) in [0, 2**62) -> two 32-bit keys (B, 1) each, mixing all their bits."""
     lo, hi = seeds & _MASK32, (seeds >> 32) & _MASK32
-    return _hash32(_hash32(hi ^ 0x9E3779B9) ^ lo)
+    k1 = _hash32(_hash32(hi ^ 0x9E3779B9) ^ lo)
+    return k1.unsqueeze(-1), _hash32(k1 ^ 0x2545F491).unsqueeze(-1)
 
 
-def _uniform(keys: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
-    """Uniforms in (0, 1), float64: keys (B, 1) and counters (m,) -> (B, m)."""
-    h = _hash32(_hash32(counter ^ keys) ^ 0x2545F491)
-    return (h.to(torch.float64) + 0.5) * 2.0 ** -32
+def _bits(keys: tuple[torch.Tensor, torch.Tensor], counter: torch.Tensor) -> torch.Tensor:
+    """32 random bits per (dataset, counter): keys (B, 1) twice, counters (m,) -> (B, m).
+
+    The second key is added between the rounds, so two datasets' streams are not the same
+    values at shifted counters (as they would be with a key XORed in once)."""
+    k1, k2 = keys
+    return _hash32((_hash32(counter ^ k1) + k2) & _MASK32)
+
+
+def _uniform(keys: tuple[torch.Tensor, torch.Tensor], counter: torch.Tensor) -> torch.Tensor:
+    """Uniforms in (0, 1), float64, (B, m)."""
+    return (_bits(keys, counter).to(torch.float64) + 0.5) * 2.0 ** -32
 
 
 def normals(seeds: torch.Tensor, shape: tuple[int, ...], *, stream: int = 0) -> torch.Tensor:
@@ -57,7 +69,7 @@ def normals(seeds: torch.Tensor, shape: tuple[int, ...], *, stream: int = 0) -> 
     """
     m = math.prod(shape)
     half = (m + 1) // 2
-    keys = _keys(seeds.to(torch.int64) ^ (stream << 40)).unsqueeze(-1)  # (B, 1)
+    keys = _keys(seeds.to(torch.int64) ^ (stream << 40))
     c = torch.arange(half, device=seeds.device, dtype=torch.int64)
     u1, u2 = _uniform(keys, 2 * c), _uniform(keys, 2 * c + 1)  # (B, half) each
     r = torch.sqrt(-2.0 * torch.log(u1))
@@ -68,10 +80,10 @@ def normals(seeds: torch.Tensor, shape: tuple[int, ...], *, stream: int = 0) -> 
 def split_seeds(seed: torch.Tensor, num: int, *, stream: int = 0) -> torch.Tensor:
     """``num`` int64 seeds in [0, 2**62), (num,), derived from one seed (a 1-element tensor):
     a whole call's randomness can come from a single draw of a ``torch.Generator``."""
-    keys = _keys(seed.reshape(1).to(torch.int64) ^ (stream << 40)).unsqueeze(-1)  # (1, 1)
+    keys = _keys(seed.reshape(1).to(torch.int64) ^ (stream << 40))
     c = torch.arange(num, device=seed.device, dtype=torch.int64)
-    hi = _hash32(_hash32((2 * c) ^ keys) ^ 0x68E31DA4)[0] & 0x3FFFFFFF  # 30 bits
-    lo = _hash32(_hash32((2 * c + 1) ^ keys) ^ 0x68E31DA4)[0]  # 32 bits
+    hi = _bits(keys, 2 * c)[0] & 0x3FFFFFFF  # 30 bits
+    lo = _bits(keys, 2 * c + 1)[0]  # 32 bits
     return (hi << 32) | lo
 
 

@@ -9,14 +9,15 @@ from infoatlas_loss import (InfoAtlas, InfoAtlasConfig, REGISTRY, estimate_mi, l
                             load_weights, save_weights)
 from infoatlas_loss.pretrained import read_header, sha256_file, weights_path
 
-# what the shipped infoatlas-base really achieves (pretrained/README.md), with some margin.
-# Measured on these exact inputs with the registered weights: Gaussian errors -0.021..0.000
-# (1x1), +0.002..+0.011 (2x2); independent |est| <= 0.001; MI(X,Y) - MI(Y,X) 0.002;
-# monotone transforms moved the estimate by 0.007.
-GAUSS_TOL = {(1, 1): 0.03, (2, 2): 0.03}
+# what the shipped infoatlas-base really achieves (pretrained/README.md).  Measured on these
+# exact inputs over 16 noise seeds (mean, std): Gaussian errors -0.027 (0.009) at worst for
+# 1x1 (rho 0.8), +0.011 (0.008) for 2x2; independent |est| <= 0.0012; MI(X,Y) - MI(Y,X)
+# -0.005 (0.009); monotone transforms moved the estimate by -0.005 (0.007).  Each
+# tolerance is |mean| + 3 std, so a test fails on a real change, not on the noise draw.
+GAUSS_TOL = {(1, 1): 0.055, (2, 2): 0.035}
 INDEP_TOL = 0.004
-MONOTONE_TOL = 0.01
-SYMMETRY_TOL = 0.02
+MONOTONE_TOL = 0.026
+SYMMETRY_TOL = 0.033
 
 
 def test_registry_file_and_digest():

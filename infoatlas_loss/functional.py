@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import torch
 
 from .checks import as_tensor, check_pair
-from .counter_rng import split_seeds
+from .counter_rng import normals, split_seeds
 from .estimator import dataset_seeds, estimate_batch
 from .model import InfoAtlas
 from .pretrained import load_pretrained
 from .projection import crossfit_projections
+from .refine import RefineConfig, refined_mi
 from .slicing import flatten_slices, project, stiefel
 from .softrank import column_scale
 
@@ -52,11 +53,35 @@ def _slices(v: torch.Tensor, max_dim: int, num_slices: int, k: int, seed: torch.
     return project(v, proj)
 
 
+def _estimates(net: InfoAtlas, xs: torch.Tensor, ys: torch.Tensor, seeds: torch.Tensor, *,
+               num_shifts: int | None, chunk_size: int, debias: bool, root: torch.Tensor
+               ) -> torch.Tensor:
+    """Estimates (D,) of datasets xs (D, n, kx), ys (D, n, ky) with their seeds (D,).
+
+    With ``debias``, each dataset's estimate of a row-permuted pairing (y's rows shuffled
+    by one permutation drawn from ``root``) is subtracted: same datasets, same seeds, so the
+    same padding noise, one batched pass.  Under independence both terms share their
+    distribution and the difference is centred on zero; for dependent data it removes the
+    estimator's small-n offset.
+    """
+    if debias:
+        perm = torch.argsort(normals(split_seeds(root, 1, stream=3), (xs.shape[1],))[0])
+        xs, ys = torch.cat([xs, xs]), torch.cat([ys, ys[:, perm.to(ys.device)]])
+        seeds = torch.cat([seeds, seeds])
+    est = torch.cat([estimate_batch(net, xs[i:i + chunk_size], ys[i:i + chunk_size],
+                                    seeds=seeds[i:i + chunk_size], num_shifts=num_shifts)
+                     for i in range(0, xs.shape[0], chunk_size)])
+    if debias:
+        joint, null = est.chunk(2)
+        return joint - null
+    return est
+
+
 def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None = None,
               num_slices: int = 16, slice_dim: int | None = None,
               generator: torch.Generator | None = None, reduction: str = "mean",
-              chunk_size: int = 64, num_shifts: int | None = None, return_slices: bool = False
-              ) -> torch.Tensor:
+              chunk_size: int = 64, num_shifts: int | None = None, return_slices: bool = False,
+              debias: bool = False) -> torch.Tensor:
     r"""Mutual information I(X; Y) in nats from one forward pass of the frozen estimator.
 
     Variables with at most ``model.config.max_dim`` columns go in whole (noise-padded).
@@ -86,6 +111,9 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
         num_shifts: product-of-marginals pairs per sample in the DV term (default: 16, fewer
             above n = 2048).
         return_slices: return per-slice estimates (B, S) (or (S,)) instead.
+        debias: subtract the estimate of a row-permuted pairing computed in the same pass
+            (same slices, same padding noise): removes the small-n offset (about +0.04
+            nats on independent 5 x 5 data at n = 64) at twice the cost.
 
     Returns:
         MI in nats: 0-dim for (n, d) input or reduced batches, (B,) with ``"none"``.
@@ -121,9 +149,8 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
     ys = flatten_slices(_slices(y, md, s, k, split_seeds(root, 1, stream=2)))
     # slice j of every batch item shares seed j: (B*S,) int64
     seeds = split_seeds(root, s).repeat(b)
-    est = torch.cat([estimate_batch(net, xs[i:i + chunk_size], ys[i:i + chunk_size],
-                                    seeds=seeds[i:i + chunk_size], num_shifts=num_shifts)
-                     for i in range(0, b * s, chunk_size)]).view(b, s)
+    est = _estimates(net, xs, ys, seeds, num_shifts=num_shifts, chunk_size=chunk_size,
+                     debias=debias, root=root).view(b, s)
     if return_slices:
         return est[0] if single else est
     per_item = est.mean(dim=1)
@@ -156,52 +183,77 @@ class MIResult:
 
 
 WIDE_METHODS = ("projected", "sliced")
+DEBIAS_BELOW = 1000
+"""``estimate_mi`` subtracts a permutation-null estimate below this many rows by default."""
 
 
 @torch.no_grad()
 def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, wide: str = "projected",
-                num_slices: int = 128, slice_dim: int | None = None, seed: int = 0,
-                device: str | torch.device | None = None) -> MIResult:
+                num_slices: int = 128, slice_dim: int | None = None, debias: bool | None = None,
+                refine_steps: int = 0, seed: int = 0, device: str | torch.device | None = None
+                ) -> MIResult:
     """Estimate I(X; Y) in nats from numpy arrays or tensors of shape (n, dx) and (n, dy).
 
     Variables with at most ``max_dim`` (5) columns go in whole.  For wider ones, ``wide``
     chooses: ``"projected"`` (default) estimates MI on the top canonical subspaces of the
     normal scores, fitted on one half of the rows and scored on the other (both ways);
     ``"sliced"`` returns k-sliced MI over ``num_slices`` random slices (a different
-    quantity, usually far below MI).  1-D inputs are read as one column.  Deterministic
-    for a given ``seed``.
+    quantity, usually far below MI).  ``debias`` subtracts a permutation-null estimate made
+    in the same pass (default: only below ``DEBIAS_BELOW`` rows, where the offset is
+    larger than the noise it adds).  ``refine_steps`` > 0 adds test-time refinement
+    (``refine.py``: Adam steps on the generated critic, scored on held-out rows; slower,
+    and small gains on held-out families).  1-D inputs are read as one column.
+    Deterministic for a given ``seed``.
     """
     t0 = time.perf_counter()
     if wide not in WIDE_METHODS:
         raise ValueError(f"wide must be one of {WIDE_METHODS}, got {wide!r}")
+    if refine_steps < 0:
+        raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
     x, y = as_tensor(X, "X"), as_tensor(Y, "Y")
     x = x.unsqueeze(-1) if x.dim() == 1 else x
     y = y.unsqueeze(-1) if y.dim() == 1 else y
     if x.dim() != 2 or y.dim() != 2:
         raise ValueError(f"estimate_mi expects (n, d) arrays, got {tuple(x.shape)} and {tuple(y.shape)}")
+    check_pair(x, y)
     if device is not None:
         x, y = x.to(device), y.to(device)
+    n = x.shape[0]
+    debias = n < DEBIAS_BELOW if debias is None else bool(debias)
     net = _resolve(model, x.device)
     g = torch.Generator().manual_seed(seed)
     md = net.config.max_dim
-    if max(x.shape[1], y.shape[1]) > md and wide == "projected":
-        check_pair(x, y)
-        dtype = next(net.parameters()).dtype
+    dtype = next(net.parameters()).dtype
+    wide_input = max(x.shape[1], y.shape[1]) > md
+    if wide_input and wide == "sliced":
+        per = sliced_mi(x, y, model=net, num_slices=num_slices, slice_dim=slice_dim, generator=g,
+                        return_slices=True, debias=debias).double()
+        s = per.numel()
+        return MIResult(mi=float(per.mean()), stderr=float(per.std() / math.sqrt(s)),
+                        num_slices=s, slice_dim=slice_dim or md, n=n,
+                        seconds=time.perf_counter() - t0, method="sliced")
+    # centre and scale in the input's own precision (at least the model's), then cast
+    xs = _standardize(x.unsqueeze(0).to(torch.promote_types(x.dtype, dtype)))
+    ys = _standardize(y.unsqueeze(0).to(torch.promote_types(y.dtype, dtype)))
+    if wide_input:
         k = md if slice_dim is None else int(slice_dim)
-        ox, oy = crossfit_projections(x.unsqueeze(0).to(dtype), y.unsqueeze(0).to(dtype), k,
-                                      generator=g)
-        per = estimate_batch(net, ox, oy, seeds=dataset_seeds(ox.shape[0], g)).double()
-        return MIResult(mi=float(per.mean()), stderr=float(per.std() / math.sqrt(2)),
-                        num_slices=1, slice_dim=ox.shape[-1], n=x.shape[0],
-                        seconds=time.perf_counter() - t0, method="projected")
-    per = sliced_mi(x, y, model=net, num_slices=num_slices, slice_dim=slice_dim, generator=g,
-                    return_slices=True).double()
-    s = per.numel()
-    stderr = float(per.std() / math.sqrt(s)) if s > 1 else 0.0
-    return MIResult(mi=float(per.mean()), stderr=stderr, num_slices=s,
-                    slice_dim=(slice_dim or md) if s > 1 else None,
-                    n=x.shape[0], seconds=time.perf_counter() - t0,
-                    method="sliced" if s > 1 else "whole")
+        if not 1 <= k <= md:
+            raise ValueError(f"slice_dim must be in 1..{md} (the model's max_dim), got {k}")
+        xs, ys = crossfit_projections(xs, ys, k, generator=g)  # (2, n // 2, <= k) each
+    xs, ys = xs.to(dtype), ys.to(dtype)
+    root = dataset_seeds(1, g, x.device)
+    seeds = split_seeds(root, xs.shape[0])
+    if refine_steps:
+        per = refined_mi(net, xs, ys, seeds=seeds, config=RefineConfig(steps=refine_steps))
+    else:
+        per = _estimates(net, xs, ys, seeds, num_shifts=None, chunk_size=64, debias=debias,
+                         root=root)
+    per = per.double()
+    return MIResult(mi=float(per.mean()),
+                    stderr=float(per.std() / math.sqrt(2)) if per.numel() > 1 else 0.0,
+                    num_slices=1, slice_dim=xs.shape[-1] if wide_input else None, n=n,
+                    seconds=time.perf_counter() - t0,
+                    method="projected" if wide_input else "whole")
 
 
 def estimate(X, Y) -> float:

@@ -209,7 +209,10 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 64], help="critic widths")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="n = 500, at most 20 epochs, patience 5")
     a = p.parse_args(argv)
+    if a.quick:
+        a.n, a.epochs, a.patience = min(a.n, 500), min(a.epochs, 20), min(a.patience, 5)
     if a.threads:
         torch.set_num_threads(a.threads)
     rng = np.random.default_rng(a.seed)

@@ -1,5 +1,6 @@
-"""Is the hypernetwork or the critic the accuracy bottleneck?  (issue 3 diagnosis, nats)
+"""Is the hypernetwork or the critic the accuracy bottleneck?  (diagnosis, nats)
 
+    python -m benchmarks.critic_capacity --quick             # Table-1 tasks, n = 1000, 50 steps
     python -m benchmarks.critic_capacity                     # Table-1 tasks, n = 5000, seed 0
     python -m benchmarks.critic_capacity --hidden 32,32 64,64 --steps 3000
 
@@ -80,7 +81,10 @@ def main(argv=None):
                    help="critic hidden widths to train from scratch, e.g. 32,32 64,64")
     p.add_argument("--weights", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="n = 1000, 50 steps, one scratch width (32,32)")
     a = p.parse_args(argv)
+    if a.quick:
+        a.n, a.steps, a.hidden = min(a.n, 1000), min(a.steps, 50), a.hidden[:1]
     torch.set_num_threads(a.threads)
     model = load_model(a.weights)
     cfg = model.config
@@ -109,7 +113,7 @@ def main(argv=None):
         print(f"{task.name}: " + "  ".join(f"{k} {v:.3f}" for k, v in res.items()), flush=True)
     rows.append(["mean |error|", ""] + [f"{sum(errs[k]) / len(errs[k]):.3f}" for k in head[2:]])
     print(f"\nn = {a.n}, seed {a.seed}, {a.steps} Adam steps (batch 512, lr {a.lr}; tune lr "
-          f"{a.lr / 10}), held-out DV bound in nats; {time.perf_counter() - t0:.0f} s")
+          f"{a.lr / 10:g}), held-out DV bound in nats; {time.perf_counter() - t0:.0f} s")
     print(fmt_table(head, rows))
 
 

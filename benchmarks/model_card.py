@@ -67,10 +67,16 @@ def _md(rows: list[dict]) -> str:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="safetensors file (default: shipped infoatlas-base)")
-    p.add_argument("--out", default="pretrained", help="folder for README.md and card JSON")
+    p.add_argument("--out", default=None,
+                   help="folder for README.md and card JSON (default: pretrained, quick: outputs/model_card)")
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--quick", action="store_true", help="n = 1000, seed 0, written to outputs/model_card")
     args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.seeds = min(args.n, 1000), args.seeds[:1]
+    if args.out is None:  # a quick card never overwrites the shipped one
+        args.out = "outputs/model_card" if args.quick else "pretrained"
     torch.set_num_threads(1)
     path = Path(args.weights) if args.weights else weights_path(REGISTRY["infoatlas-base"][0])
     model = load_weights(path) if args.weights else load_pretrained("infoatlas-base")

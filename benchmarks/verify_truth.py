@@ -55,7 +55,10 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=200_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", default="all", choices=sorted(GROUPS))
+    p.add_argument("--quick", action="store_true", help="n = 20000")
     a = p.parse_args(argv)
+    if a.quick:
+        a.n = min(a.n, 20_000)
     bad = 0
     print(f"{'task':48s} {'GT':>7s} {'MC mean':>8s} {'stderr':>7s} {'z':>6s} {'roundtrip':>9s}")
     for t in get_tasks(a.tasks):

@@ -133,7 +133,7 @@ def to_markdown(results: list[dict]) -> str:
         s = r["mine_seconds_to_reach_ours"]
         return (f"after {s:.1f} s" if s is not None else
                 f"not within its {r['discovery_seconds']['MINE']} s budget")
-    notes = [f"- {r['task']}: {r['demos']} demos, "
+    notes = [f"- {r['task']}: {r['demos']} demos (demo set {r['demo_set']}), "
              f"{r['episodes_per_split']} episodes per split "
              f"({r.get('bc_seeds', 1)} BC training(s) per method); MINE reached "
              f"InfoAtlas's key-state error {reach(r)}; task wall time {r['minutes']} min"

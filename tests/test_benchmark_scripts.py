@@ -1,4 +1,4 @@
-"""Fast checks of the issue-4 benchmarks (speed, independence, noise consistency, motion,
+"""Fast checks of the benchmark scripts (speed, independence, noise consistency, motion,
 MINE / InfoNCE): every script's ``main`` runs end to end in seconds on a tiny random-weight
 model and writes its JSON / Markdown / PNG; the data generators and the neural baselines
 are checked on their own."""
@@ -9,6 +9,9 @@ import time
 import numpy as np
 import pytest
 import torch
+
+pytest.importorskip("sklearn", reason="the benchmarks need the bench extra")
+pytest.importorskip("matplotlib", reason="the benchmarks need the bench extra")
 
 from benchmarks import independence, motion, noise_consistency, speed
 from benchmarks.baselines_neural import ConcatCritic, infonce, mine, train_estimator

@@ -12,6 +12,7 @@ from tests.test_maniskill import planted
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "integrations" / "maniskill" / "experiments"
 BC = "python integrations/maniskill/experiments/bc_guidance.py"
 SUMMARY = "python integrations/maniskill/experiments/bc_summary.py"
+DEMO_SET = "0123456789"  # a demo-set fingerprint as bc_guidance prints it
 
 
 def experiment(name: str):
@@ -122,12 +123,12 @@ def test_bc_summary_pools_by_source_and_settings():
     assert s.collect(fewer, demos=100)["plain"] == {0: (0.8, 0.1), 1: (0.7, 0.1)}
     # another demo set (another fingerprint) is another experiment too
     first = SAVED_BC.split("# t\n")[1].split("\n## ")[0]
-    refit = SAVED_BC + "\n" + first.replace("\n\n| method", "\n\nPickCube: 2 demos (set 0a1b2c3d4e), "
+    refit = SAVED_BC + "\n" + first.replace("\n\n| method", f"\n\nPickCube: 2 demos (demo set {DEMO_SET}), "
                                            "50 episodes per split\n\n| method", 1).replace(
         "| 0.80 | 0.10 |", "| 0.60 | 0.10 |", 1)  # plain seed 0 differs on the other demo set
-    assert s.demo_sets(refit) == [None, "0a1b2c3d4e"]
+    assert s.demo_sets(refit) == [None, DEMO_SET]
     assert s.collect(refit) == s.collect(SAVED_BC)  # no "saved twice" clash
-    assert s.collect(refit, demo_set="0a1b2c3d4e")["plain"] == {0: (0.6, 0.1), 1: (0.7, 0.1)}
+    assert s.collect(refit, demo_set=DEMO_SET)["plain"] == {0: (0.6, 0.1), 1: (0.7, 0.1)}
 
 
 def test_bc_summary_all_writes_every_task_and_demo_count(tmp_path):
@@ -188,7 +189,7 @@ def test_bc_guidance_saved_section_is_what_bc_summary_reads():
     s = experiment("bc_summary")
     argv = ["--task", "StackCube", "--methods", "plain", "infoatlas", "--save", "out.md", "--note", "why, in words",
             "--goal-from", "18", "--control-mode", "pd_ee_delta_pose", "--chunk", "8", "--save=x.md"]
-    lines = ["StackCube: 2 demos (set 0a1b2c3d4e), 50 episodes per split", "",
+    lines = [f"StackCube: 2 demos (demo set {DEMO_SET}), 50 episodes per split", "",
              "| method | subgoal from | epochs | BC seed | key-state error | seen | unseen | minutes |",
              "|---|---|---|---|---|---|---|---|",
              "| plain | — | 60 | 0 | — | 0.80 | 0.10 | 1.0 |",
@@ -197,9 +198,9 @@ def test_bc_guidance_saved_section_is_what_bc_summary_reads():
     # the command as rerun: where it was saved and its caption are not part of it
     cmd, demo_set, rows = s.sections("# t\n" + text)[0]
     assert cmd == f"{BC} --task StackCube --methods plain infoatlas --goal-from 18 --control-mode pd_ee_delta_pose --chunk 8"
-    assert demo_set == "0a1b2c3d4e" and len(rows) == 2
+    assert demo_set == DEMO_SET and len(rows) == 2
     assert "\n(why, in words)\n" in text and "(" not in saved_section(argv, None, lines).split("\n")[2]
-    assert s.collect(text, demo_set="0a1b2c3d4e") == {"plain": {0: (0.8, 0.1)}, "infoatlas (5.7 steps)": {0: (0.9, 0.2)}}
+    assert s.collect(text, demo_set=DEMO_SET) == {"plain": {0: (0.8, 0.1)}, "infoatlas (5.7 steps)": {0: (0.9, 0.2)}}
 
 
 def test_every_experiment_script_parses_its_options():

@@ -186,7 +186,7 @@ def main(argv=None):
         elif m.startswith("swap:"):
             keys[m] = swapped_key_states(m, keys)
     seen, unseen = evaluation_seeds(demos, a.episodes)
-    out(f"{a.task}: {len(demos)} demos (set {fingerprint(demos)}), {a.episodes} episodes per split"
+    out(f"{a.task}: {len(demos)} demos (demo set {fingerprint(demos)}), {a.episodes} episodes per split"
         + (", subgoal as auxiliary target only" if a.aux_only else "")
         + f", input noise {a.noise}, {a.control_mode}, chunk {a.chunk}")
     out()

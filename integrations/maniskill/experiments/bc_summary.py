@@ -58,7 +58,7 @@ def sections(text: str):
     out = []
     for block in re.split(r"^## ", text, flags=re.M)[1:]:
         cmd = re.match(r"`([^`]*)`", block)
-        demo_set = re.search(r" demos \(set ([0-9a-f]+)\)", block)
+        demo_set = re.search(r" demos \(demo set ([0-9a-f]+)\)", block)
         rows = [[c.strip() for c in line.strip().strip("|").split("|")]
                 for line in block.splitlines() if line.startswith("| ") and not line.startswith("| method")]
         out.append((cmd.group(1) if cmd else "", demo_set.group(1) if demo_set else None, rows))

@@ -33,6 +33,10 @@ class SlicedMILoss(nn.Module):
         generator: optional ``torch.Generator``; by default the global RNG draws new
             projections at every call (fixed projections would let an encoder hide
             information in unprojected directions).
+        debias: subtract, in the same pass, the estimate of a row-permuted pairing (same
+            slices, same padding noise).  Removes the small-batch offset (about +0.04 nats
+            on independent 5 x 5 data at n = 64, +0.01 at n = 256) at twice the cost; an
+            InfoMin penalty then has zero mean at independence.
 
     Shape:
         x: (n, dx) or (B, n, dx); y: (n, dy) or (B, n, dy).  A 1-D tensor (n,) is one
@@ -42,7 +46,7 @@ class SlicedMILoss(nn.Module):
 
     def __init__(self, model: InfoAtlas | str | None = None, *, num_slices: int = 16,
                  slice_dim: int | None = None, reduction: str = "mean",
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, debias: bool = False):
         super().__init__()
         net = _resolve(model)
         # a private copy of registered weights: ``loss.to(device)`` moves modules in place
@@ -53,6 +57,7 @@ class SlicedMILoss(nn.Module):
         self.slice_dim = slice_dim
         self.reduction = reduction
         self.generator = generator
+        self.debias = debias
 
     def train(self, mode: bool = True) -> "SlicedMILoss":
         super().train(mode)
@@ -62,8 +67,8 @@ class SlicedMILoss(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return sliced_mi(x, y, model=self.estimator, num_slices=self.num_slices,
                          slice_dim=self.slice_dim, generator=self.generator,
-                         reduction=self.reduction)
+                         reduction=self.reduction, debias=self.debias)
 
     def extra_repr(self) -> str:
         return (f"num_slices={self.num_slices}, slice_dim={self.slice_dim}, "
-                f"reduction={self.reduction!r}")
+                f"reduction={self.reduction!r}, debias={self.debias}")

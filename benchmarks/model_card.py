@@ -64,6 +64,27 @@ def _md(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+SUITE = Path(__file__).resolve().parent / "results" / "accuracy" / "results.json"
+
+
+def _suite() -> str:
+    """The 40-task bmi suite's group means from the saved accuracy run, with its command."""
+    if not SUITE.exists():
+        return "Baselines on the same tasks: `python -m benchmarks.accuracy`."
+    res = json.loads(SUITE.read_text())
+    groups = res["groups"]
+    methods = res["config"]["methods"]
+    out = ["### Full 40-task bmi suite, with baselines on the same samples", "",
+           f"From `{res['config']['command']}`; per-task tables at every n in "
+           "[`benchmarks/results/accuracy/results.md`](../benchmarks/results/accuracy/results.md).",
+           "", "| n | group | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for n, g in groups.items():
+        for name, row in g.items():
+            cells = [f"{row[m]['mean_abs_err']:.3f}" if m in row else "" for m in methods]
+            out.append(f"| {n} | {name}, {row['tasks']} tasks | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="safetensors file (default: shipped infoatlas-base)")
@@ -101,8 +122,8 @@ Weights of the InfoAtlas hypernetwork, safetensors with the config in the header
 sha256 `{card['sha256']}`.
 
 ## Training
-Trained with `python -m infoatlas_loss.train` on a 2-core CPU machine (no GPU):
-{info.get('steps', '?')} steps, {info.get('train_minutes', '?')} minutes{setup}.
+Trained with `python -m infoatlas_loss.train`: {info.get('steps', '?')} steps,
+{info.get('train_minutes', '?')} minutes{setup}.
 {info.get('note', '')}
 
 Config: `{json.dumps(config.to_dict())}`
@@ -122,8 +143,7 @@ Mean absolute error **{card['table1_mae']:.3f}**
 
 {_md(bmi)}
 
-Baselines on the same tasks (KSG, CCA, Gaussian-copula MI) are measured side by side in
-`python -m benchmarks.accuracy`.
+{_suite()}
 """
     (out / "README.md").write_text(text)
     print(text)

@@ -151,6 +151,7 @@ def test_get_tasks():
 
 
 def test_accuracy_quick_smoke(tmp_path):
+    pytest.importorskip("matplotlib", reason="the accuracy plot needs the bench extra")
     from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
 
     torch.manual_seed(0)
@@ -172,6 +173,7 @@ def test_accuracy_quick_smoke(tmp_path):
 
 
 def test_accuracy_several_n_groups_and_skips(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason="the accuracy plot needs the bench extra")
     import infoatlas_loss
 
     # the runner's bookkeeping only: a stand-in for the network keeps this fast

@@ -99,7 +99,7 @@ def train(data, mi_weight: float, model, args, bar) -> dict:
         curve["ce"].append(float(ce.detach()))
         if mi_weight > 0:
             curve["mi"].append(float(infomin.last_mi))
-        bar.set_postfix(w=mi_weight, ce=f"{float(ce):.3f}",
+        bar.set_postfix(w=mi_weight, ce=f"{ce.detach().item():.3f}",
                         mi=f"{curve['mi'][-1]:.3f}" if curve["mi"] else "-")
         bar.update(1)
     return {"enc": enc.eval(), "head": head.eval(), "curve": curve,

@@ -11,10 +11,18 @@ from .model import InfoAtlas
 from .pretrained import REGISTRY, load_pretrained, load_weights, save_weights
 from .softrank import normal_scores, soft_rank
 
-# the regularisers import the loss above; shipped as infoatlas_loss.integrations
-from .integrations.representation import InfoMax, InfoMin  # noqa: E402
-
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # the regularisers live in infoatlas_loss.integrations (the repository's integrations/
+    # folder, mapped at install time); imported on first use so that the core, e.g.
+    # ``python -m infoatlas_loss.train`` from a plain checkout, needs no install
+    if name in ("InfoMax", "InfoMin"):
+        from .integrations import representation
+        return getattr(representation, name)
+    raise AttributeError(f"module 'infoatlas_loss' has no attribute {name!r}")
+
 
 __all__ = [
     "InfoAtlas", "InfoAtlasConfig", "InfoMax", "InfoMin", "MIN_SAMPLES", "MIResult", "REGISTRY", "SlicedMILoss",

@@ -6,6 +6,7 @@ to maximise it.
 from .checks import MIN_SAMPLES
 from .config import InfoAtlasConfig
 from .functional import MIResult, estimate, estimate_mi, sliced_mi
+from .independence import MITestResult, mi_test
 from .loss import SlicedMILoss
 from .model import InfoAtlas
 from .pretrained import REGISTRY, load_pretrained, load_weights, save_weights
@@ -25,7 +26,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "InfoAtlas", "InfoAtlasConfig", "InfoMax", "InfoMin", "MIN_SAMPLES", "MIResult", "REGISTRY", "SlicedMILoss",
-    "estimate", "estimate_mi", "load_pretrained", "load_weights", "normal_scores",
+    "InfoAtlas", "InfoAtlasConfig", "InfoMax", "InfoMin", "MIN_SAMPLES", "MIResult", "MITestResult",
+    "REGISTRY", "SlicedMILoss", "estimate", "estimate_mi", "load_pretrained", "load_weights",
+    "mi_test", "normal_scores",
     "save_weights", "sliced_mi", "soft_rank", "__version__",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from .critic import canonical_order
 from .softrank import normal_scores
 
 
@@ -60,11 +61,16 @@ def canonical_subspaces(zx: torch.Tensor, zy: torch.Tensor, k: int, *, shrink: f
     return torch.linalg.qr(ax).Q, torch.linalg.qr(ay).Q, rho[..., :k]
 
 
-def split_halves(n: int, num: int, generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    """Random row permutations (num, n); rows [:n // 2] fit, rows [n // 2:] are scored."""
-    keys = torch.rand(num, n, generator=generator)
-    return torch.argsort(keys, dim=1).to(device)
+def split_halves(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices of two halves (B, n // 2) each: alternate positions of a canonical order
+    (a hash of each row's per-column ranks, with weights from ``generator``), so the split,
+    and the estimate, do not depend on the order of the input rows."""
+    w = torch.randn(x.shape[0], x.shape[-1] + y.shape[-1], generator=generator,
+                    dtype=torch.float64).to(x.device)
+    order = canonical_order(x, y, w)  # (B, n)
+    h = x.shape[1] // 2
+    return order[:, 0:2 * h:2], order[:, 1:2 * h:2]
 
 
 def crossfit_projections(x: torch.Tensor, y: torch.Tensor, k: int, *,
@@ -81,8 +87,7 @@ def crossfit_projections(x: torch.Tensor, y: torch.Tensor, k: int, *,
     dy = y.shape[-1]
     h = n // 2
     zx, zy = normal_scores(x), normal_scores(y)
-    perm = split_halves(n, b, generator, x.device)
-    idx = rearrange(torch.stack([perm[:, :h], perm[:, h:2 * h]]), "two b h -> (two b) h")
+    idx = rearrange(torch.stack(split_halves(x, y, generator)), "two b h -> (two b) h")
 
     def halves(z):  # (2B, h, d): first half-1 rows, then half-2 rows
         z2 = z.repeat(2, 1, 1)

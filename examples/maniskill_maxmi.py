@@ -1,6 +1,6 @@
 """MaxMI key states on ManiSkill with SlicedMILoss, then key-state-guided behaviour cloning.
 
-    python examples/maniskill_maxmi.py                  # PickCube, 11-14 min on 2 CPU cores once the demos are cached
+    python examples/maniskill_maxmi.py                  # PickCube, about 9 min on 2 CPU cores once the demos are cached
     python examples/maniskill_maxmi.py --tasks all      # PickCube, StackCube, PegInsertionSide
 
 Per task: scripted motion-planning demos (cached; by default converted to end-effector

@@ -60,3 +60,21 @@ def check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
             bad = (~finite).nonzero()[0].tolist()
             kind = "NaN" if bool(torch.isnan(t.detach()).any()) else "Inf"
             raise ValueError(f"{name} contains {kind} values (first at index {tuple(bad)})")
+
+
+def as_pair(X, Y, caller: str, device: str | torch.device | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two arrays of paired samples -> validated (n, dx), (n, dy) tensors on ``device``.
+
+    numpy or torch in; a 1-D array is one variable (one column).  ``caller`` names the
+    function in the error for anything that is not (n, d).
+    """
+    x, y = as_tensor(X, "X"), as_tensor(Y, "Y")
+    x = x.unsqueeze(-1) if x.dim() == 1 else x
+    y = y.unsqueeze(-1) if y.dim() == 1 else y
+    if x.dim() != 2 or y.dim() != 2:
+        raise ValueError(f"{caller} expects (n, d) arrays, got {tuple(x.shape)} and {tuple(y.shape)}")
+    check_pair(x, y)
+    if device is not None:
+        x, y = x.to(device), y.to(device)
+    return x, y

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from .config import InfoAtlasConfig
 from .counter_rng import draw_seeds, normals
 from .critic import GaussianStats, canonical_order, dv_bound
 from .model import InfoAtlas
@@ -67,6 +68,18 @@ def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: torch.Tens
     return zx, zy, order, torch.cat([rx, ry], dim=-1)
 
 
+def critic_inputs(config: InfoAtlasConfig, x: torch.Tensor, y: torch.Tensor, real: torch.Tensor | None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the generated critic reads: with ``config.mask_critic``, the scores (B, n,
+    max_dim) with padding and constant columns zeroed (``real`` (B, 2 * max_dim) from
+    :func:`prepare`); the Gaussian term already ignores those columns."""
+    if not config.mask_critic or real is None:
+        return x, y
+    keep = real.to(x.dtype).unsqueeze(1)  # (B, 1, 2 * max_dim)
+    k = x.shape[-1]
+    return x * keep[..., :k], y * keep[..., k:]
+
+
 def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, order: torch.Tensor,
                    real: torch.Tensor | None = None, eval_x: torch.Tensor | None = None,
                    eval_y: torch.Tensor | None = None, num_shifts: int | None = None
@@ -81,13 +94,8 @@ def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, orde
     config = getattr(model, "module", model).config  # unwrap DistributedDataParallel
     theta = model(zx, zy)
     stats = GaussianStats(zx, zy, real) if config.gaussian_critic else None
-    ex = zx if eval_x is None else eval_x
-    ey = zy if eval_y is None else eval_y
-    if config.mask_critic and real is not None:
-        # the critic sees data columns only; the Gaussian term already ignores the others
-        keep = real.to(ex.dtype).unsqueeze(1)  # (B, 1, 2 * max_dim)
-        k = ex.shape[-1]
-        ex, ey = ex * keep[..., :k], ey * keep[..., k:]
+    ex, ey = critic_inputs(config, zx if eval_x is None else eval_x,
+                           zy if eval_y is None else eval_y, real)
     return dv_bound(theta, config, ex, ey, stats=stats, order=order, num_shifts=num_shifts)
 
 

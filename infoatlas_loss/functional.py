@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .checks import as_tensor, check_pair
+from .checks import as_pair, check_pair
 from .counter_rng import normals, split_seeds
 from .estimator import dataset_seeds, estimate_batch
 from .model import InfoAtlas
@@ -210,14 +210,7 @@ def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, wide: str = "proj
         raise ValueError(f"wide must be one of {WIDE_METHODS}, got {wide!r}")
     if refine_steps < 0:
         raise ValueError(f"refine_steps must be >= 0, got {refine_steps}")
-    x, y = as_tensor(X, "X"), as_tensor(Y, "Y")
-    x = x.unsqueeze(-1) if x.dim() == 1 else x
-    y = y.unsqueeze(-1) if y.dim() == 1 else y
-    if x.dim() != 2 or y.dim() != 2:
-        raise ValueError(f"estimate_mi expects (n, d) arrays, got {tuple(x.shape)} and {tuple(y.shape)}")
-    check_pair(x, y)
-    if device is not None:
-        x, y = x.to(device), y.to(device)
+    x, y = as_pair(X, Y, "estimate_mi", device)
     n = x.shape[0]
     debias = n < DEBIAS_BELOW if debias is None else bool(debias)
     net = _resolve(model, x.device)

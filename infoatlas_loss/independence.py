@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from einops import repeat
 
-from .checks import as_tensor, check_pair
+from .checks import as_pair
 from .functional import _resolve, sliced_mi
 from .model import InfoAtlas
 
@@ -66,14 +66,7 @@ def mi_test(X, Y, *, num_permutations: int = 199, model: InfoAtlas | str | None 
     t0 = time.perf_counter()
     if int(num_permutations) < 1:
         raise ValueError(f"num_permutations must be >= 1, got {num_permutations}")
-    x, y = as_tensor(X, "X"), as_tensor(Y, "Y")
-    x = x.unsqueeze(-1) if x.dim() == 1 else x
-    y = y.unsqueeze(-1) if y.dim() == 1 else y
-    if x.dim() != 2 or y.dim() != 2:
-        raise ValueError(f"mi_test expects (n, d) arrays, got {tuple(x.shape)} and {tuple(y.shape)}")
-    check_pair(x, y)
-    if device is not None:
-        x, y = x.to(device), y.to(device)
+    x, y = as_pair(X, Y, "mi_test", device)
     net = _resolve(model, x.device)
     g = torch.Generator().manual_seed(seed)
     n, p = x.shape[0], int(num_permutations)

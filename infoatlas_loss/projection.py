@@ -61,16 +61,27 @@ def canonical_subspaces(zx: torch.Tensor, zy: torch.Tensor, k: int, *, shrink: f
     return torch.linalg.qr(ax).Q, torch.linalg.qr(ay).Q, rho[..., :k]
 
 
-def split_halves(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row indices of two halves (B, n // 2) each: alternate positions of a canonical order
-    (a hash of each row's per-column ranks, with weights from ``generator``), so the split,
-    and the estimate, do not depend on the order of the input rows."""
+def split_order(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+    """A canonical row order (B, n) for splitting into halves: a hash of each row's
+    per-column ranks, with weights from ``generator``, so the split, and the estimate, do
+    not depend on the order of the input rows."""
     w = torch.randn(x.shape[0], x.shape[-1] + y.shape[-1], generator=generator,
                     dtype=torch.float64).to(x.device)
-    order = canonical_order(x, y, w)  # (B, n)
-    h = x.shape[1] // 2
-    return order[:, 0:2 * h:2], order[:, 1:2 * h:2]
+    return canonical_order(x, y, w)
+
+
+def take_halves(z: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """z (B, n, d) -> (2B, n // 2, d): the rows at even positions of ``order`` (B, n) for
+    every item, then those at odd positions."""
+    h = z.shape[1] // 2
+    idx = rearrange(torch.stack([order[:, 0:2 * h:2], order[:, 1:2 * h:2]]), "two b h -> (two b) h")
+    return torch.gather(z.repeat(2, 1, 1), 1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))
+
+
+def other_half(b: int, device: torch.device | str) -> torch.Tensor:
+    """Index (2B,) of each half's partner in the layout of :func:`take_halves`."""
+    return torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(device)
 
 
 def crossfit_projections(x: torch.Tensor, y: torch.Tensor, k: int, *,
@@ -83,21 +94,13 @@ def crossfit_projections(x: torch.Tensor, y: torch.Tensor, k: int, *,
     reverse.  A variable with at most ``k`` columns is kept whole (its rows split alike).
     Differentiable in x and y through the normal scores and the projection.
     """
-    b, n, dx = x.shape
+    b, _, dx = x.shape
     dy = y.shape[-1]
-    h = n // 2
-    zx, zy = normal_scores(x), normal_scores(y)
-    idx = rearrange(torch.stack(split_halves(x, y, generator)), "two b h -> (two b) h")
-
-    def halves(z):  # (2B, h, d): first half-1 rows, then half-2 rows
-        z2 = z.repeat(2, 1, 1)
-        return torch.gather(z2, 1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))
-
-    hx, hy = halves(zx), halves(zy)
-    kk = min(k, dx, dy)
+    order = split_order(x, y, generator)
+    hx, hy = take_halves(normal_scores(x), order), take_halves(normal_scores(y), order)
     with torch.no_grad():
-        px, py, _ = canonical_subspaces(hx.detach(), hy.detach(), kk)  # fitted per half
-    swap = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(x.device)
+        px, py, _ = canonical_subspaces(hx.detach(), hy.detach(), min(k, dx, dy))  # per half
+    swap = other_half(b, x.device)
     # score each half with the other half's subspaces
     ox = hx if dx <= k else torch.einsum("bnd,bdk->bnk", hx, px[swap])
     oy = hy if dy <= k else torch.einsum("bnd,bdk->bnk", hy, py[swap])

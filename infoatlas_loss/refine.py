@@ -21,8 +21,9 @@ import torch
 from einops import rearrange
 
 from .critic import GaussianStats, dv_bound
-from .estimator import prepare
+from .estimator import critic_inputs, prepare
 from .model import InfoAtlas
+from .projection import other_half, take_halves
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,6 @@ class RefineConfig:
     lr: float = 1e-3
     num_shifts: int = 8
     max_rows: int = 2048
-
-
-def _halves(z: torch.Tensor, order: torch.Tensor, h: int) -> torch.Tensor:
-    """z (B, n, d) -> (2B, h, d): even then odd positions of the canonical order."""
-    idx = torch.stack([order[:, 0:2 * h:2], order[:, 1:2 * h:2]])  # (2, B, h)
-    idx = rearrange(idx, "two b h -> (two b) h")
-    z2 = z.repeat(2, 1, 1)
-    return torch.gather(z2, 1, idx.unsqueeze(-1).expand(-1, -1, z.shape[-1]))
 
 
 def refine_critic(theta: torch.Tensor, model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor,
@@ -86,22 +79,17 @@ def refined_mi(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: tor
     with dx, dy <= ``max_dim``.  Not differentiable in x and y (an estimate, not a loss)."""
     md = model.config.max_dim
     zx, zy, order, real = prepare(x, y, md, seeds=seeds)
-    if model.config.mask_critic:
-        keep = real.to(zx.dtype).unsqueeze(1)
-        cx, cy = zx * keep[..., :md], zy * keep[..., md:]
-    else:
-        cx, cy = zx, zy
-    b, n = zx.shape[:2]
-    h = n // 2
-    hx, hy = _halves(zx, order, h), _halves(zy, order, h)  # hypernetwork input
-    ex, ey = _halves(cx, order, h), _halves(cy, order, h)  # critic input (masked)
-    real2 = real.repeat(2, 1)
+    cx, cy = critic_inputs(model.config, zx, zy, real)
+    b = zx.shape[0]
+    hx, hy = take_halves(zx, order), take_halves(zy, order)  # hypernetwork input
+    ex, ey = take_halves(cx, order), take_halves(cy, order)  # critic input
+    h = hx.shape[1]
     with torch.no_grad():
         theta = model(hx, hy)
-        stats = GaussianStats(hx, hy, real2) if model.config.gaussian_critic else None
+        stats = GaussianStats(hx, hy, real.repeat(2, 1)) if model.config.gaussian_critic else None
     m = min(h, config.max_rows)
     theta, _ = refine_critic(theta, model, ex[:, :m], ey[:, :m], stats, config)
-    swap = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(x.device)
+    swap = other_half(b, x.device)
     other = torch.arange(h, device=x.device).expand(2 * b, -1)
     with torch.no_grad():
         # half 1's critic (and its Gaussian statistics) scored on half 2, and back

@@ -27,7 +27,7 @@ def _files():
     for path in sorted(ROOT.rglob("*")):
         if path.suffix not in (".md", ".py") or not path.is_file():
             continue
-        if SKIP_DIRS & set(path.relative_to(ROOT).parts) or path.name == "test_history.py":
+        if SKIP_DIRS & set(path.relative_to(ROOT).parts):
             continue
         yield path
 
@@ -44,10 +44,11 @@ def _hits(text: str) -> list[str]:
 
 
 def test_patterns_catch_history():
-    assert _hits("as measured in session 12")
-    assert _hits("fixed in issue #27")
-    assert _hits("with the code of commit 52c3679")
-    assert _hits("see ../shared/paper/infoatlas-paper.txt")
+    # the samples are assembled at run time so that this file itself carries no history
+    assert _hits("as measured in " + "session" + " 12")
+    assert _hits("fixed in " + "issue" + " #27")
+    assert _hits("with the code of commit " + "52c" + "3679")
+    assert _hits("see .." + "/shared/paper/infoatlas-paper.txt")
     assert not _hits("sha256 `efed1a125698ace8f2fd06ef3c772bc5e8f271abf21ce191856eb21f681e8b6b`")
     assert not _hits("seeds 0 1 2, n = 5000, 128 slices")
     assert not _hits("## PickCube, demo set 7444bd1799")

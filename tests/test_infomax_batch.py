@@ -14,14 +14,6 @@ from benchmarks.infomax_anchors import MINE, BarlowTwins, InfoNCE, VICReg
 from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _hadamard_columns(n: int, d: int, scale: float) -> torch.Tensor:
     """(n, d): d orthogonal zero-mean +-scale columns (Sylvester Hadamard without its ones column)."""
     h = torch.ones(1, 1)
@@ -95,7 +87,11 @@ def test_quick_run_writes_table_plot_and_json(tmp_path):
     weights = tmp_path / "tiny.safetensors"
     save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
     out = tmp_path / "out"
-    res = infomax_batch.main(["--quick", "--weights", str(weights), "--out", str(out)])
+    threads = torch.get_num_threads()
+    try:  # the script runs on one thread (--threads 1)
+        res = infomax_batch.main(["--quick", "--weights", str(weights), "--out", str(out)])
+    finally:
+        torch.set_num_threads(threads)
     for f in ("results.md", "results.json", "probe_vs_batch.png"):
         assert (out / f).stat().st_size > 0
     saved = json.loads((out / "results.json").read_text())

@@ -6,9 +6,9 @@ p (p - 1) / 2 datasets through the frozen hypernetwork.  Optional permutation p-
 ``num_permutations`` row permutations of the second variable of every pair to the same
 batches, scored with the same padding noise as the observed pairing (as in ``mi_test``).
 
-The cost of one dataset grows linearly with the number of rows (about 50 ms per pair at
-n = 5 000 on one CPU thread, 10 ms at n = 1 000), so ``max_rows`` scores a random subset of
-the rows when the full table would take too long.
+The cost of one pair grows about linearly with the number of rows (timings and accuracy in
+``benchmarks/results/mi_matrix``), so ``max_rows`` scores a random subset of the rows when
+the full table would take too long.
 """
 from __future__ import annotations
 

@@ -138,3 +138,29 @@ def test_nan_is_located(tiny):
     x[7, 3] = np.nan
     with pytest.raises(ValueError, match="NaN values .first at row 7, column 3"):
         mi_matrix(x, model=tiny)
+
+
+def test_benchmark_quick_path(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    from benchmarks import mi_matrix as bench
+    from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
+    res = bench.main(["--quick", "--weights", str(weights), "--out", str(tmp_path / "out")])
+    assert [r["method"] for r in res["timing"]] == ["mi_matrix", "mi_matrix", "sklearn loop"]
+    assert all(r["seconds"] > 0 and r["pairs"] > 0 for r in res["timing"])
+    for name in ("results.md", "results.json", "heatmap.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+def test_benchmark_truth_is_the_gaussian_closed_form():
+    from benchmarks.mi_matrix import block_table
+
+    x, truth = block_table(20000, 10, seed=0)
+    rho = np.corrcoef(x, rowvar=False)
+    off = ~np.eye(10, dtype=bool)
+    np.testing.assert_allclose(truth[off], -0.5 * np.log1p(-rho[off] ** 2), atol=0.02)
+    assert truth[0, 5] == 0 and truth[0, 1] == pytest.approx(-0.5 * math.log(1 - 0.09))

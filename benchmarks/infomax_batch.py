@@ -201,18 +201,20 @@ def table(rows: list[dict]) -> str:
     return fmt_table(head, body, md=True)
 
 
-def plot(rows: list[dict], labels: list[str], out: Path, title: str) -> None:
+def plot(rows: list[dict], labels: list[str], path: Path, title: str, untrained: float) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.8, 4))
     for lab in labels:
         rs = [r for r in rows if r["method"] == lab]
         ax.errorbar([r["batch"] for r in rs], [r["probe_acc"] for r in rs],
                     yerr=[r["probe_se"] for r in rs], marker="o", capsize=3, label=lab)
+    ax.axhline(untrained, color="k", ls="--", lw=0.8, label="untrained encoder")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({r["batch"] for r in rows}), [str(n) for n in sorted({r["batch"] for r in rows})])
     ax.set(xlabel="batch size n", ylabel="linear-probe test accuracy (%)", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "probe_vs_batch.png", dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
@@ -270,6 +272,8 @@ def main(argv=None) -> dict:
         for n in a.batches:
             for s in todo:
                 runs.append(train(s, n, seed, data, model, a))
+                Path(a.out).mkdir(parents=True, exist_ok=True)  # progress, kept if interrupted
+                (Path(a.out) / "runs_so_far.json").write_text(json.dumps([asdict(r) for r in runs]))
                 log(f"seed {seed} n {n} {runs[-1].label}: probe {100 * runs[-1].probe_acc:.1f}%, "
                     f"{runs[-1].ms_per_step:.1f} ms/step")
     labels = [s.label or s.method for s in todo]
@@ -284,7 +288,7 @@ def main(argv=None) -> dict:
     name = "ablation" if a.ablation else "results"
     cmd = "python -m benchmarks.infomax_batch " + " ".join(sys.argv[1:] if argv is None else argv)
     title = "held-out configuration" if a.ablation else f"digits, {a.steps} steps per encoder"
-    plot(rows, labels, out, title)
+    plot(rows, labels, out / ("ablation.png" if a.ablation else "probe_vs_batch.png"), title, ref[0])
     (out / f"{name}.md").write_text(f"# Probe accuracy vs batch size ({title})\n\n`{cmd.strip()}`\n\n"
                                     f"{md}\n")
     result = {"args": vars(a), "env": env_info(), "total_s": time.perf_counter() - t0,

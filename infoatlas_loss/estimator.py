@@ -11,6 +11,7 @@ import torch
 from .config import InfoAtlasConfig
 from .counter_rng import draw_seeds, normals
 from .critic import GaussianStats, canonical_order, dv_bound
+from .discrete import JITTER_STREAMS, check_ties, dequantise, order_levels
 from .model import InfoAtlas
 from .softrank import normal_scores
 
@@ -47,7 +48,7 @@ def _fill(z: torch.Tensor, v: torch.Tensor, noise: torch.Tensor, rank: torch.Ten
 
 
 def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: torch.Tensor,
-            num_anchors: int = 64
+            num_anchors: int = 64, ties: str = "auto"
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Normal scores of every marginal, noise-padded to ``max_dim``, and the canonical order.
 
@@ -55,16 +56,27 @@ def prepare(x: torch.Tensor, y: torch.Tensor, max_dim: int, *, seeds: torch.Tens
     like padding (Prop. A.3), so it adds nothing to the estimate and gets zero gradient.
     x (B, n, dx), y (B, n, dy), dx, dy <= max_dim, one int64 seed per dataset (B,) ->
     (B, n, max_dim) twice, order (B, n) and the data-column mask (B, 2 * max_dim).
+    ``ties`` (``discrete.TIES``): ``"auto"`` relabels a discrete variable paired with a
+    continuous one as one column of ordered level codes (``discrete.order_levels``) and
+    uses tie-aware soft-rank bandwidths (identical on tie-free data); ``"jitter"`` breaks
+    ties at random within one level gap (``discrete.dequantise``) before the soft rank;
+    ``"off"`` uses plain soft-rank bandwidths.
     """
     if max(x.shape[-1], y.shape[-1]) > max_dim:
         raise ValueError(f"dimensions {x.shape[-1]}, {y.shape[-1]} exceed max_dim={max_dim}; slice")
     n = x.shape[1]
+    if check_ties(ties) == "auto":
+        x, y = order_levels(x, y)
     seeds = torch.as_tensor(seeds, dtype=torch.int64).to(x.device)
     order = canonical_order(x, y, hash_weights(seeds, x.shape[-1] + y.shape[-1]))
     rank = torch.argsort(order, dim=1)
     noise = normals(seeds, (n, 2 * max_dim), stream=_NOISE_STREAM).to(x)  # (B, n, 2 * max_dim)
-    zx, rx = _fill(normal_scores(x, num_anchors=num_anchors), x, noise[..., :max_dim], rank)
-    zy, ry = _fill(normal_scores(y, num_anchors=num_anchors), y, noise[..., max_dim:], rank)
+    if ties == "jitter":
+        x = dequantise(x, seeds, rank, JITTER_STREAMS[0])
+        y = dequantise(y, seeds, rank, JITTER_STREAMS[1])
+    opts = dict(num_anchors=num_anchors, ties=ties != "off")
+    zx, rx = _fill(normal_scores(x, **opts), x, noise[..., :max_dim], rank)
+    zy, ry = _fill(normal_scores(y, **opts), y, noise[..., max_dim:], rank)
     return zx, zy, order, torch.cat([rx, ry], dim=-1)
 
 
@@ -100,7 +112,10 @@ def dv_from_scores(model: InfoAtlas, zx: torch.Tensor, zy: torch.Tensor, *, orde
 
 
 def estimate_batch(model: InfoAtlas, x: torch.Tensor, y: torch.Tensor, *, seeds: torch.Tensor,
-                   num_shifts: int | None = None, num_anchors: int = 64) -> torch.Tensor:
-    """MI in nats, (B,), for x (B, n, dx), y (B, n, dy) with dx, dy <= ``max_dim``."""
-    zx, zy, order, real = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors)
+                   num_shifts: int | None = None, num_anchors: int = 64, ties: str = "auto"
+                   ) -> torch.Tensor:
+    """MI in nats, (B,), for x (B, n, dx), y (B, n, dy) with dx, dy <= ``max_dim``
+    (``ties`` as in :func:`prepare`)."""
+    zx, zy, order, real = prepare(x, y, model.config.max_dim, seeds=seeds, num_anchors=num_anchors,
+                                  ties=ties)
     return dv_from_scores(model, zx, zy, order=order, real=real, num_shifts=num_shifts)

@@ -64,19 +64,53 @@ def _anchors(x: torch.Tensor, num_anchors: int) -> torch.Tensor:
     return s[..., idx]
 
 
-def _bandwidths(a: torch.Tensor, scale: torch.Tensor, rel: float) -> torch.Tensor:
-    """Per-anchor logistic scale from the spacing of its neighbours. a: (B, d, m)."""
+def _distinct_gaps(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance of every sorted anchor to the nearest *different* anchor below and above.
+
+    a: (B, d, m) sorted, m >= 2 -> (left, right), each (B, d, m).  Anchors inside a run of
+    equal values (ties) get the gaps of the run's distinct neighbours; without ties these
+    are the plain neighbour spacings.  The first run borrows its right gap as its left one,
+    the last run its left gap as its right one; a column of one value gets zeros.
+    """
+    m = a.shape[-1]
+    idx = torch.arange(m, device=a.device).expand_as(a)
+    new = torch.ones_like(a, dtype=torch.bool)
+    new[..., 1:] = a[..., 1:] != a[..., :-1]  # first anchor of a run
+    start = torch.where(new, idx, torch.zeros_like(idx)).cummax(dim=-1).values
+    last = torch.ones_like(new)
+    last[..., :-1] = new[..., 1:]  # last anchor of a run
+    end = torch.where(last, idx, torch.full_like(idx, m - 1)).flip(-1).cummin(dim=-1).values.flip(-1)
+    below = torch.gather(a, -1, (start - 1).clamp(min=0))
+    above = torch.gather(a, -1, (end + 1).clamp(max=m - 1))
+    left = torch.where(start > 0, a - below, torch.zeros_like(a))
+    right = torch.where(end < m - 1, above - a, torch.zeros_like(a))
+    return torch.where(start > 0, left, right), torch.where(end < m - 1, right, left)
+
+
+def _bandwidths(a: torch.Tensor, scale: torch.Tensor, rel: float, ties: bool = True
+                ) -> torch.Tensor:
+    """Per-anchor logistic scale from the spacing of its neighbours. a: (B, d, m).
+
+    With ``ties`` (default) the spacing is measured to the nearest distinct anchors, so a
+    tied value (an atom of a discrete column, the zeros of a ReLU output) gets the width of
+    its level rather than the floor: its soft rank keeps a slope of normal size.  Without
+    ties both rules agree exactly.  ``ties=False`` uses plain neighbour gaps (zero inside a
+    run of ties, where only the floor ``1e-3 * scale`` remains).
+    """
     if a.shape[-1] == 1:
         return scale.expand_as(a)
-    gap = a[..., 1:] - a[..., :-1]  # (B, d, m-1)
-    left = torch.cat([gap[..., :1], gap], dim=-1)
-    right = torch.cat([gap, gap[..., -1:]], dim=-1)
+    if ties:
+        left, right = _distinct_gaps(a)
+    else:
+        gap = a[..., 1:] - a[..., :-1]  # (B, d, m-1)
+        left = torch.cat([gap[..., :1], gap], dim=-1)
+        right = torch.cat([gap, gap[..., -1:]], dim=-1)
     # floor relative to the column scale keeps ties and discrete data from giving huge slopes
     return rel * 0.5 * (left + right) + 1e-3 * scale
 
 
 def soft_rank(x: torch.Tensor, *, num_anchors: int = 64, bandwidth: float = 0.5,
-              chunk_size: int = 4096) -> torch.Tensor:
+              chunk_size: int = 4096, ties: bool = True) -> torch.Tensor:
     """Soft normalised ranks in (0, 1) of every column.
 
     Args:
@@ -84,6 +118,8 @@ def soft_rank(x: torch.Tensor, *, num_anchors: int = 64, bandwidth: float = 0.5,
         num_anchors: quantile anchors of the smooth CDF (all samples when n is smaller).
         bandwidth: logistic scale as a multiple of the local anchor spacing.
         chunk_size: samples evaluated at once against the anchors (bounds memory).
+        ties: bandwidths of tied anchors from their level's distinct neighbours (bounded
+            gradients on discrete and ReLU-like columns; no effect on tie-free columns).
 
     Returns:
         Tensor of x's shape with values in (0, 1); a constant column maps to 0.5 everywhere
@@ -95,7 +131,7 @@ def soft_rank(x: torch.Tensor, *, num_anchors: int = 64, bandwidth: float = 0.5,
     xt = rearrange(x, "b n d -> b d n")
     scale, const = column_scale(xt, dim=-1)
     a = _anchors(xt, num_anchors)  # (B, d, m)
-    h = _bandwidths(a, scale, bandwidth)  # (B, d, m)
+    h = _bandwidths(a, scale, bandwidth, ties)  # (B, d, m)
     out = []
     for start in range(0, xt.shape[-1], chunk_size):
         xc = xt[..., start:start + chunk_size]  # (B, d, c)

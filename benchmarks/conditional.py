@@ -8,10 +8,13 @@
     chosen for the target I(X; Y | Z); the truth is recomputed from the conditional
     covariance.  ``conditional_mi`` is compared with the chain rule through two
     ``estimate_mi`` calls (same seed): estimate_mi(X, (Y, Z)) - estimate_mi(X, Z).
-(b) Markov chains X -> Z -> Y (I(X; Y | Z) = 0): Gaussian (linear links) and non-linear
+(b) The same Gaussians with Z observed through the invertible map z -> Q (z + z^3 / 3),
+    Q a random rotation (dz >= 2): I(X; Y | Z) is unchanged, but Z's relation to (X, Y)
+    is no longer linear in its normal scores, which the reduction of a wide Z assumes.
+(c) Markov chains X -> Z -> Y (I(X; Y | Z) = 0): Gaussian (linear links) and non-linear
     (Z = tanh(1.5 X a) + 0.5 noise, Y = sin(Z b) + 0.3 noise): the mean estimate and the
     false-positive rate of ``conditional_mi_test`` at alpha = 0.05.
-(c) Dependent cases: Gaussian with I(X; Y | Z) = 0.05 nats, and the non-linear chain with
+(d) Dependent cases: Gaussian with I(X; Y | Z) = 0.05 nats, and the non-linear chain with
     a direct effect Y = sin(Z b) + 0.5 X^2 + 0.3 noise: the rejection rate (power).
 
 Rates come with their binomial standard error sqrt(r (1 - r) / reps); estimates with the
@@ -64,6 +67,14 @@ def gaussian_task(n: int, dz: int, cmi: float, rng: np.random.Generator, dx: int
     return xy[:, :dx], xy[:, dx:], z, gaussian_cmi(cov, dx, dy)
 
 
+def warped_task(n: int, dz: int, cmi: float, rng: np.random.Generator):
+    """``gaussian_task`` (dx = dy = 1) with Z replaced by Q (Z + Z^3 / 3), Q a random
+    rotation: an invertible map of Z, so the closed-form I(X; Y | Z) still holds."""
+    x, y, z, truth = gaussian_task(n, dz, cmi, rng)
+    q, r = np.linalg.qr(rng.standard_normal((dz, dz)))
+    return x, y, (z + z ** 3 / 3) @ (q * np.sign(np.diag(r))).T, truth
+
+
 def markov_gaussian(n: int, dz: int, rng: np.random.Generator):
     """X -> Z -> Y with linear Gaussian links: x (n, 1), y (n, 1), z (n, dz) and the
     closed-form covariance of (X, Y, Z) (its I(X; Y | Z) is 0)."""
@@ -91,7 +102,8 @@ def _mean_se(v) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
 
 
-def run_gaussian(net, dzs, ns, cmis, reps: int, dxy: tuple[int, int]) -> list[dict]:
+def run_gaussian(net, dzs, ns, cmis, reps: int, dxy: tuple[int, int], warped: bool = False
+                 ) -> list[dict]:
     rows = []
     for dz in dzs:
         for n in ns:
@@ -99,7 +111,8 @@ def run_gaussian(net, dzs, ns, cmis, reps: int, dxy: tuple[int, int]) -> list[di
                 est, naive, truth, secs = [], [], [], []
                 for r in range(reps):
                     rng = np.random.default_rng([dz, n, int(1000 * target), r, *dxy])
-                    x, y, z, t = gaussian_task(n, dz, target, rng, *dxy)
+                    x, y, z, t = (warped_task(n, dz, target, rng) if warped
+                                  else gaussian_task(n, dz, target, rng, *dxy))
                     t0 = time.perf_counter()
                     res = conditional_mi(x, y, z, model=net, seed=r)
                     secs.append(time.perf_counter() - t0)
@@ -108,7 +121,8 @@ def run_gaussian(net, dzs, ns, cmis, reps: int, dxy: tuple[int, int]) -> list[di
                                  - estimate_mi(x, z, model=net, seed=r).mi)
                     truth.append(t)
                 (m, se), (nm, nse) = _mean_se(est), _mean_se(naive)
-                rows.append(dict(dx=dxy[0], dy=dxy[1], dz=dz, n=n, truth=float(np.mean(truth)),
+                rows.append(dict(dx=dxy[0], dy=dxy[1], dz=dz, warped=warped, n=n,
+                                 truth=float(np.mean(truth)),
                                  estimate=m, estimate_se=se, naive=nm, naive_se=nse,
                                  method=res.method, seconds=float(np.mean(secs))))
                 log(rows[-1])
@@ -144,19 +158,25 @@ def run_tests(net, dzs, n: int, reps_null: int, reps_power: int, perms: int) -> 
     return null, power
 
 
-def tables(gauss: list[dict], null: list[dict], power: list[dict], perms: int) -> str:
-    g = fmt_table(["dx, dy", "dz", "n", "truth", "conditional_mi", "estimate_mi difference",
+def _estimate_table(gauss: list[dict]) -> str:
+    return fmt_table(["dx, dy", "dz", "n", "truth", "conditional_mi", "estimate_mi difference",
                    "method", "s / estimate"],
                   [[f"{r['dx']}, {r['dy']}", r["dz"], r["n"], f"{r['truth']:.3f}",
                     f"{r['estimate']:.3f} ± {r['estimate_se']:.3f}",
                     f"{r['naive']:.3f} ± {r['naive_se']:.3f}", r["method"], f"{r['seconds']:.3f}"]
                    for r in gauss], md=True)
+
+
+def tables(gauss: list[dict], null: list[dict], power: list[dict], perms: int) -> str:
+    g = _estimate_table([r for r in gauss if not r["warped"]])
+    w = _estimate_table([r for r in gauss if r["warped"]])
     test = lambda rows, what: fmt_table(  # noqa: E731
         ["case", "n", "reps", what, "mean conditional_mi", "method", "s / test"],
         [[r["case"], r["n"], r["reps"], f"{r['rate']:.3f} ± {r['rate_se']:.3f}",
           f"{r['estimate']:.4f} ± {r['estimate_se']:.4f}", r["method"], f"{r['test_seconds']:.2f}"]
          for r in rows], md=True)
     return (f"## Gaussian I(X; Y | Z) (nats): mean ± standard error over datasets\n\n{g}\n\n"
+            f"## Gaussian I(X; Y | Z) with Z seen through z -> Q (z + z^3 / 3)\n\n{w}\n\n"
             f"## Markov chains X -> Z -> Y (truth 0): false-positive rate at alpha = {ALPHA}, "
             f"{perms} local permutations\n\n{test(null, 'false-positive rate')}\n\n"
             f"## Dependent cases: rejection rate at alpha = {ALPHA}\n\n"
@@ -182,6 +202,7 @@ def main(argv=None):
                                                     a.reps, a.test_reps, a.power_reps, a.test_dims)
     gauss = run_gaussian(net, dzs, ns, cmis, reps, (1, 1))
     gauss += run_gaussian(net, dzs[::3] if not a.quick else dzs, ns, [0.5], reps, (2, 2))
+    gauss += run_gaussian(net, [d for d in dzs if d > 1], ns, [0.5], reps, (1, 1), warped=True)
     null, power = run_tests(net, tdims, a.test_n, treps, preps, a.permutations)
     md = tables(gauss, null, power, a.permutations)
     cmd = "python -m benchmarks.conditional " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -131,3 +131,23 @@ def test_covers_closed_form_mi_with_the_shipped_model():
         r = mi_interval(x, y, num_resamples=32, seed=rep)
         hits += r.low <= 0.5 <= r.high
     assert hits >= 26, hits
+
+
+def test_coverage_benchmark_quick(tmp_path):
+    pytest.importorskip("matplotlib", reason="the benchmarks need the bench extra")
+    from benchmarks import coverage
+    from infoatlas_loss import save_weights
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
+    res = coverage.main(["--quick", "--weights", str(weights), "--out", str(tmp_path / "out")])
+    assert [(r["cell"], r["n"]) for r in res["rows"]] == [
+        ("gaussian-1x1-0.5", 200), ("gaussian-3x3-1", 200),
+        (coverage.BMI_TASKS[0], 200), (coverage.BMI_TASKS[-1], 200)]
+    for r in res["rows"]:
+        assert r["reps"] == 4 and r["mean_se"] > 0 and r["width95"] > r["width90"] > 0
+        assert 0 <= r["cov_true95"] <= 1 and r["cov_E90"] <= r["cov_E95"]
+    for f in ("results.json", "results.md", "coverage.png"):
+        assert (tmp_path / "out" / f).stat().st_size > 0
+    assert "python -m benchmarks.coverage --quick" in (tmp_path / "out" / "results.md").read_text()

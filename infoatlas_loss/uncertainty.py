@@ -46,7 +46,8 @@ from einops import rearrange
 from .checks import MIN_SAMPLES, as_pair
 from .counter_rng import split_seeds
 from .estimator import dataset_seeds
-from .functional import DEBIAS_BELOW, WIDE_METHODS, _estimates, _resolve, _standardize, estimate_mi, sliced_mi
+from .functional import (DEBIAS_BELOW, WIDE_METHODS, _estimates, _resolve, _standardize,
+                         estimate_mi, sliced_mi)
 from .model import InfoAtlas
 from .projection import crossfit_projections
 
@@ -191,9 +192,9 @@ def mi_interval(X, Y, *, level: float = 0.95, num_resamples: int = 32, fraction:
     m = round(fraction * n)
     need = 2 * MIN_SAMPLES if point.method == "projected" else MIN_SAMPLES
     if m < need or m >= n:
+        per = f"two halves of {MIN_SAMPLES}" if need > MIN_SAMPLES else "per dataset"
         raise ValueError(f"subsamples of {m} rows (fraction {fraction} of n = {n}) are outside "
-                         f"{need}..{n - 1}; the estimator needs at least {need} rows "
-                         f"({'two halves of ' + str(MIN_SAMPLES) if need > MIN_SAMPLES else 'per dataset'})")
+                         f"{need}..{n - 1}; the estimator needs at least {need} rows ({per})")
     # a generator of its own, so the subsamples are not tied to the point estimate's draws
     g = torch.Generator().manual_seed(int(seed) + 0x5EED)
     idx = subsample_indices(n, m, int(num_resamples), g)

@@ -231,6 +231,19 @@ def settings(a) -> list[Setting]:
         Setting("InfoNCE", f"InfoNCE t={t}", temperature=t) for t in (0.1, 0.2, 0.5)]
 
 
+def merged(paths: list[str]) -> tuple[list[Run], list[str]]:
+    """Runs saved by separate invocations (their runs_so_far.json), first of each kept."""
+    runs, cmds, seen = [], [], set()
+    for p in paths:
+        saved = json.loads(Path(p).read_text())
+        cmds.append(saved["cmd"])
+        for r in map(lambda d: Run(**d), saved["runs"]):
+            if (r.label, r.batch, r.seed) not in seen:
+                seen.add((r.label, r.batch, r.seed))
+                runs.append(r)
+    return runs, cmds
+
+
 def parse(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="estimator safetensors (default: shipped)")
@@ -238,6 +251,8 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="smoke run: 3 steps, 300 images, 1 seed")
     p.add_argument("--ablation", action="store_true", help="held-out configuration, variants")
+    p.add_argument("--merge", nargs="+", default=None,
+                   help="no training: tabulate the runs_so_far.json of runs split over seeds")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batches", type=int, nargs="+", default=None, help="default 64 128 256 512")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="default 0 1 2")
@@ -267,15 +282,18 @@ def main(argv=None) -> dict:
     torch.set_num_threads(a.threads)
     model = load_model(a.weights)
     data = load_split(a.split_seed, limit=300 if a.quick else None)
-    todo, runs, t0 = settings(a), [], time.perf_counter()
-    for seed in a.seeds:
-        for n in a.batches:
-            for s in todo:
-                runs.append(train(s, n, seed, data, model, a))
-                Path(a.out).mkdir(parents=True, exist_ok=True)  # progress, kept if interrupted
-                (Path(a.out) / "runs_so_far.json").write_text(json.dumps([asdict(r) for r in runs]))
-                log(f"seed {seed} n {n} {runs[-1].label}: probe {100 * runs[-1].probe_acc:.1f}%, "
-                    f"{runs[-1].ms_per_step:.1f} ms/step")
+    todo, t0 = settings(a), time.perf_counter()
+    cmd = "python -m benchmarks.infomax_batch " + " ".join(sys.argv[1:] if argv is None else argv)
+    runs, cmds = merged(a.merge) if a.merge else ([], [cmd.strip()])
+    for seed, n, s in [(seed, n, s) for seed in a.seeds for n in a.batches for s in todo] * (not a.merge):
+        runs.append(train(s, n, seed, data, model, a))
+        Path(a.out).mkdir(parents=True, exist_ok=True)  # progress, kept if interrupted
+        (Path(a.out) / "runs_so_far.json").write_text(json.dumps(
+            {"cmd": cmd.strip(), "runs": [asdict(r) for r in runs]}))
+        log(f"seed {seed} n {n} {runs[-1].label}: probe {100 * runs[-1].probe_acc:.1f}%")
+    if a.merge:
+        a.seeds, a.batches = sorted({r.seed for r in runs}), sorted({r.batch for r in runs})
+        cmds.append(cmd.strip())
     labels = [s.label or s.method for s in todo]
     rows = summarise(runs, labels, a.batches)
     untrained = [100 * probe(make_encoder(seed, a.z_dim).eval(), data, 200 if a.quick else 2000)[0]
@@ -286,12 +304,11 @@ def main(argv=None) -> dict:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     name = "ablation" if a.ablation else "results"
-    cmd = "python -m benchmarks.infomax_batch " + " ".join(sys.argv[1:] if argv is None else argv)
     title = "held-out configuration" if a.ablation else f"digits, {a.steps} steps per encoder"
     plot(rows, labels, out / ("ablation.png" if a.ablation else "probe_vs_batch.png"), title, ref[0])
-    (out / f"{name}.md").write_text(f"# Probe accuracy vs batch size ({title})\n\n`{cmd.strip()}`\n\n"
-                                    f"{md}\n")
-    result = {"args": vars(a), "env": env_info(), "total_s": time.perf_counter() - t0,
+    (out / f"{name}.md").write_text(f"# Probe accuracy vs batch size ({title})\n\n"
+                                    + "".join(f"`{c}`\n\n" for c in cmds) + f"{md}\n")
+    result = {"args": vars(a), "commands": cmds, "env": env_info(), "total_s": time.perf_counter() - t0,
               "n_train": len(data["x_train"]), "n_test": len(data["x_test"]),
               "settings": [asdict(s) for s in todo], "rows": rows, "untrained_probe_acc": untrained,
               "runs": [asdict(r) for r in runs]}

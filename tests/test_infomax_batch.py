@@ -99,3 +99,8 @@ def test_quick_run_writes_table_plot_and_json(tmp_path):
     assert len(res["runs"]) == len(infomax_batch.METHODS) * len(res["args"]["batches"])
     assert all(0.0 <= r["probe_acc"] <= 1.0 and r["ms_per_step"] > 0 for r in res["runs"])
     assert "python -m benchmarks.infomax_batch --quick" in (out / "results.md").read_text()
+    merged = infomax_batch.main(["--quick", "--weights", str(weights), "--out", str(tmp_path / "m"),
+                                 "--merge", str(out / "runs_so_far.json")])
+    torch.set_num_threads(threads)
+    assert [r["probe_acc"] for r in merged["rows"]] == [r["probe_acc"] for r in res["rows"]]
+    assert len(merged["commands"]) == 2  # the training run's command and the merge's

@@ -103,7 +103,7 @@ def plot(rows: list[dict], path) -> None:
     ax.axhline(0.95, color="k", lw=0.8, ls="--")
     ax.set_xticks(pos, [f"{r['cell']} n={r['n']}" for r in rows], rotation=60, ha="right",
                   fontsize=7)
-    ax.set_ylabel("coverage of the 95 % interval")
+    ax.set_ylabel("95 % interval coverage")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -11,7 +11,10 @@ order inside a level shrinks the normal-score correlation (by 2 / pi for a binar
 So when both variables are discrete (few distinct rows relative to n), ``ties="auto"``
 computes MI from the table of joint counts (plug-in with the Miller-Madow correction):
 exact up to O(1 / n) for the table sizes admitted.  Pairs with a continuous side keep the
-estimator, with tie-aware soft-rank bandwidths (``softrank.py``).
+estimator, with tie-aware soft-rank bandwidths (``softrank.py``); the discrete side is
+first relabelled as one column of level codes ordered along the other variable, since
+codes whose order does not follow the dependence (category codes, several binary
+columns) read near zero otherwise.
 """
 from __future__ import annotations
 
@@ -30,6 +33,11 @@ plain soft-rank bandwidths)."""
 LEVELS_FRACTION = 0.1
 """A variable counts as discrete when it has at most this fraction of n distinct rows (at
 least 10 samples per level on average)."""
+
+CELLS_FRACTION = 0.2
+"""The plug-in is used when the occupied cells of the joint table are at most this fraction
+of n (at least 5 samples per occupied cell on average, the chi-square rule of thumb); in
+sparser tables (many binary columns, say) its bias is too large and the estimator runs."""
 
 # streams of a dataset's seed for the tie-breaking uniforms of x and y (estimator.py
 # uses 0 and 1)
@@ -80,6 +88,7 @@ def discrete_mi(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     x (B, n, dx), y (B, n, dy) -> (mi (B,) float64 in nats, 0 where not discrete;
     discrete (B,) bool).  A variable is discrete when it has at most ``LEVELS_FRACTION * n``
     distinct rows; the count of distinct values per column screens continuous data cheaply.
+    The pair also needs a dense enough joint table (``CELLS_FRACTION``).
     """
     b, n, _ = x.shape
     limit = level_limit(n)
@@ -88,7 +97,8 @@ def discrete_mi(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
     few = _is_discrete(x) & _is_discrete(y)  # (B,)
     for i in few.nonzero().flatten().tolist():
         (cx, kx), (cy, ky) = _codes(x[i]), _codes(y[i])
-        if kx <= limit and ky <= limit:
+        dense = int((cx * ky + cy).unique().numel()) <= CELLS_FRACTION * n
+        if kx <= limit and ky <= limit and dense:
             mi[i], found[i] = plugin_mi(cx, cy, kx, ky), True
     return mi.to(x.device), found.to(x.device)
 

@@ -117,11 +117,15 @@ def sliced_mi(x: torch.Tensor, y: torch.Tensor, *, model: InfoAtlas | str | None
             (same slices, same padding noise): removes the small-n offset (about +0.04
             nats on independent 5 x 5 data at n = 64) at twice the cost.
         ties: ``"auto"`` (default): a batch item whose x and y are both discrete (at most
-            ``discrete.LEVELS_FRACTION * n`` distinct rows each) gets the plug-in MI of its
+            ``discrete.LEVELS_FRACTION * n`` distinct rows each, at most
+            ``discrete.CELLS_FRACTION * n`` occupied joint cells) gets the plug-in MI of its
             joint counts (Miller-Madow corrected; MI itself, not sliced; zero gradient,
-            ``debias`` not needed); other items get the estimator with tie-aware soft
-            ranks, whose gradients stay of normal size on tied inputs (ReLU zeros, binary
-            columns).  ``"jitter"``: ties broken at random within one level gap before the
+            ``debias`` not needed).  Other items get the estimator with tie-aware soft ranks
+            (gradients of normal size on tied inputs such as ReLU zeros); a discrete
+            variable paired with a continuous one is first relabelled as one column of
+            level codes ordered along the other variable (MI unchanged; fitted on the
+            sample, so it adds about (K - 1) / (2n) nats for K independent levels, which
+            ``debias`` removes; zero gradient for the discrete side).  ``"jitter"``: ties broken at random within one level gap before the
             soft rank (exact in MI, but the estimator reads the resulting block copula low).
             ``"off"``: ties left as atoms with plain soft-rank bandwidths.  Under
             ``torch.compile`` the discrete check is skipped (estimator path only).
@@ -239,8 +243,9 @@ def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, wide: str = "proj
     and small gains on held-out families).  1-D inputs are read as one column.
     ``ties`` (see :func:`sliced_mi`): with ``"auto"`` (default), when X and Y are both
     discrete (binary, counts, category codes: at most ``discrete.LEVELS_FRACTION * n``
-    distinct rows each) the estimate is the plug-in MI of the joint counts (method
-    ``"discrete"``); mixed and continuous pairs go through the estimator.
+    distinct rows each, a joint table dense enough) the estimate is the plug-in MI of the
+    joint counts (method ``"discrete"``); mixed and continuous pairs go through the
+    estimator, a discrete side relabelled as ordered level codes.
     Deterministic for a given ``seed``.
     """
     t0 = time.perf_counter()

@@ -9,23 +9,19 @@ import torch
 pytest.importorskip("matplotlib", reason="the benchmarks need the bench extra")
 
 from benchmarks import power
-from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
+from infoatlas_loss import save_weights
 
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    torch.manual_seed(0)  # the test's own model
-    p = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), p)
-    return str(p)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
+def _quick(tiny, tmp_path, methods):
+    """``--quick`` on the tiny model into tmp_path; torch's thread count restored after."""
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(tiny, weights)
     old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+    try:
+        return power.main(["--quick", "--weights", str(weights), "--out", str(tmp_path / "out"),
+                           "--methods", *methods])
+    finally:
+        torch.set_num_threads(old)
 
 
 def _check_outputs(out, res, methods):
@@ -46,17 +42,15 @@ def _check_outputs(out, res, methods):
     assert "## Size" in text and "python -m benchmarks.power --quick" in text
 
 
-def test_quick_ours_and_ksg(tiny_path, tmp_path):
-    res = power.main(["--quick", "--weights", tiny_path, "--out", str(tmp_path),
-                      "--methods", "InfoAtlas", "KSG"])
-    _check_outputs(tmp_path, res, ["InfoAtlas", "KSG"])
+def test_quick_ours_and_ksg(tiny, tmp_path):
+    res = _quick(tiny, tmp_path, ["InfoAtlas", "KSG"])
+    _check_outputs(tmp_path / "out", res, ["InfoAtlas", "KSG"])
 
 
-def test_quick_hyppo(tiny_path, tmp_path):
+def test_quick_hyppo(tiny, tmp_path):
     pytest.importorskip("hyppo", reason="HSIC / Dcorr need hyppo (pip install hyppo)")
-    res = power.main(["--quick", "--weights", tiny_path, "--out", str(tmp_path),
-                      "--methods", "HSIC", "Dcorr"])
-    _check_outputs(tmp_path, res, ["HSIC", "Dcorr"])
+    res = _quick(tiny, tmp_path, ["HSIC", "Dcorr"])
+    _check_outputs(tmp_path / "out", res, ["HSIC", "Dcorr"])
 
 
 def test_ksg_permutation_pvalue():

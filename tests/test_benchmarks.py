@@ -150,16 +150,11 @@ def test_get_tasks():
         get_tasks(names=["no-such-task"])
 
 
-def test_accuracy_quick_smoke(tmp_path):
+def test_accuracy_quick_smoke(tmp_path, tiny_path):
     pytest.importorskip("matplotlib", reason="the accuracy plot needs the bench extra")
-    from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
-
-    torch.manual_seed(0)
-    w = tmp_path / "w.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), w)
     out = tmp_path / "acc"
     names = ["1v1-additive-0.1", "student-identity-3-3-3"]
-    res = accuracy.main(["--quick", "--weights", str(w), "--out", str(out), "--n", "200",
+    res = accuracy.main(["--quick", "--weights", tiny_path, "--out", str(out), "--n", "200",
                          "--task-names", *names])
     for f in ("results.json", "results.md", "estimate_vs_truth.png"):
         assert (out / f).is_file() and (out / f).stat().st_size > 0

@@ -77,3 +77,30 @@ def test_bad_input_through_subprocess(files):
     rc, out, err = run("mi", files / "ragged.csv", "--x", "a", "--y", "b")
     assert rc == 2 and out == "" and err.strip().splitlines() == [
         f"infoatlas mi: error: {files / 'ragged.csv'}: line 3 has 1 fields, the header has 2"]
+
+
+def test_conditional_mi_and_its_test(files):
+    # c = a + noise with a independent of b: I(a; c | b) = I(a; c) = 0.80 nats
+    rc, out, err = run("cmi", files / "t.csv", "--x", "a", "--y", "c", "--z", "b", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["cmi"] == pytest.approx(-0.5 * math.log(0.2), abs=0.2)
+    rc, out, err = run("cmi", files / "t.csv", "--x", "w", "--y", "c", "--z", "a", "--test", "-p", "19", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert 1 / 20 <= res["p_value"] <= 1 and abs(res["cmi"]) < 0.15
+
+
+def test_matrix_with_p_values_and_heatmap(files):
+    pytest.importorskip("matplotlib")
+    png = files / "heat.png"
+    rc, out, err = run("matrix", files / "t.csv", "--p-values", "--heatmap", png, "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["names"] == ["a", "b", "c", "w"]
+    mi = np.array(res["mi"], dtype=float)
+    assert mi.shape == (4, 4) and np.allclose(mi, mi.T, equal_nan=True) and np.isnan(mi.diagonal()).all()
+    assert mi[0, 2] > 0.5 and abs(mi[1, 3]) < 0.15  # a-c dependent, b-w independent
+    assert np.array(res["p_value"], dtype=float).shape == (4, 4)
+    assert png.stat().st_size > 0
+    rc, _, err = run("matrix", files / "t.csv", "--columns", "a,zz")
+    assert rc == 2 and "unknown column 'zz'" in err

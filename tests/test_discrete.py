@@ -189,15 +189,11 @@ def test_finite_normal_size_gradients_on_tied_inputs(tiny, kind):
     assert got < 30 * ref, (got, ref)
 
 
-def test_benchmark_quick_runs(tmp_path):
+def test_benchmark_quick_runs(tmp_path, tiny_path):
     pytest.importorskip("scipy")
     from benchmarks import discrete
-    from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
 
-    torch.manual_seed(0)
-    w = tmp_path / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), w)
-    res = discrete.main(["--quick", "--weights", str(w), "--out", str(tmp_path), "--ns", "300"])
+    res = discrete.main(["--quick", "--weights", tiny_path, "--out", str(tmp_path), "--ns", "300"])
     assert (tmp_path / "results.md").is_file() and (tmp_path / "results.json").is_file()
     assert len(res["rows"]) == len(discrete.CASES) and len(res["gradients"]) == 6
     disc = [r for r in res["rows"] if r["case"] == "3 binary pairs rho=0.89"][0]

@@ -87,10 +87,8 @@ def test_missing_package_exits_2(monkeypatch):
     assert e.value.code == 2
 
 
-def test_quick_synthetic_run_writes_table_plot_and_json(tmp_path):
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
+def test_quick_synthetic_run_writes_table_plot_and_json(tmp_path, tiny_path):
+    weights = tiny_path
     out = tmp_path / "out"
     threads = torch.get_num_threads()
     try:  # the script runs on one thread (--threads 1)

@@ -82,10 +82,8 @@ def test_augment_identity_mask_and_shift():
     assert set((r - 4).tolist()) == {-1, 0, 1} and set((c - 3).tolist()) == {-1, 0, 1}
 
 
-def test_quick_run_writes_table_plot_and_json(tmp_path):
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
+def test_quick_run_writes_table_plot_and_json(tmp_path, tiny_path):
+    weights = tiny_path
     out = tmp_path / "out"
     threads = torch.get_num_threads()
     try:  # the script runs on one thread (--threads 1)

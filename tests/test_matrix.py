@@ -59,6 +59,7 @@ def test_p_values_in_unit_interval(tiny):
     assert res.p_value[0, 1] == pytest.approx(0.1)  # the dependent pair beats every permutation
 
 
+@pytest.mark.slow
 def test_false_positive_rate_on_independent_columns(tiny):
     # 8 independent 12-column tables (528 pairs, 19 permutations): about 5% of the pairs
     # reach p <= 0.05; pairs share columns and permutations, hence the wide band
@@ -140,15 +141,11 @@ def test_nan_is_located(tiny):
         mi_matrix(x, model=tiny)
 
 
-def test_benchmark_quick_path(tmp_path):
+def test_benchmark_quick_path(tmp_path, tiny_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     from benchmarks import mi_matrix as bench
-    from infoatlas_loss import InfoAtlas, InfoAtlasConfig, save_weights
-
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
+    weights = tiny_path
     res = bench.main(["--quick", "--weights", str(weights), "--out", str(tmp_path / "out")])
     assert [r["method"] for r in res["timing"]] == ["mi_matrix", "mi_matrix", "sklearn loop"]
     assert all(r["seconds"] > 0 and r["pairs"] > 0 for r in res["timing"])

@@ -16,11 +16,8 @@ def tiny():
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(old)
 
 
 def _gaussian(n, d, rho, seed):
@@ -133,14 +130,10 @@ def test_covers_closed_form_mi_with_the_shipped_model():
     assert hits >= 26, hits
 
 
-def test_coverage_benchmark_quick(tmp_path):
+def test_coverage_benchmark_quick(tmp_path, tiny_path):
     pytest.importorskip("matplotlib", reason="the benchmarks need the bench extra")
     from benchmarks import coverage
-    from infoatlas_loss import save_weights
-
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny.safetensors"
-    save_weights(InfoAtlas(InfoAtlasConfig.preset("tiny")), weights)
+    weights = tiny_path
     res = coverage.main(["--quick", "--weights", str(weights), "--out", str(tmp_path / "out")])
     assert [(r["cell"], r["n"]) for r in res["rows"]] == [
         ("gaussian-1x1-0.5", 200), ("gaussian-3x3-1", 200),

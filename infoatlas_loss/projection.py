@@ -96,6 +96,8 @@ def crossfit_projections(x: torch.Tensor, y: torch.Tensor, k: int, *,
     """
     b, _, dx = x.shape
     dy = y.shape[-1]
+    common = torch.promote_types(x.dtype, y.dtype)  # x and y may arrive in different precisions
+    x, y = x.to(common), y.to(common)
     order = split_order(x, y, generator)
     hx, hy = take_halves(normal_scores(x), order), take_halves(normal_scores(y), order)
     with torch.no_grad():

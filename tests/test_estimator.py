@@ -205,3 +205,15 @@ def test_gaussian_term_small_n_bias(d, max_dim):
         theta[:, -1] = 1.0
         ests.append(dv_bound(theta, cfg, zx, zy, stats=GaussianStats(zx, zy, real), order=order).item())
     assert abs(np.mean(ests)) < 0.25 * d * d / 128 + 0.005
+
+
+@pytest.mark.parametrize("wide", ["projected", "sliced"])
+def test_mixed_precision_inputs(tiny, wide):
+    # float32 X beside float64 Y, one of them wider than max_dim: same estimate as all-float64
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(200, 6, generator=g)
+    y = x[:, :2].double() + torch.randn(200, 2, generator=g, dtype=torch.float64)
+    mixed = estimate_mi(x, y, model=tiny, wide=wide, seed=1)
+    both = estimate_mi(x.double(), y, model=tiny, wide=wide, seed=1)
+    assert mixed.mi == pytest.approx(both.mi, abs=1e-5)
+    assert estimate_mi(y, x, model=tiny, wide=wide, seed=1).n == 200

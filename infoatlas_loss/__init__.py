@@ -4,13 +4,17 @@ Estimates are in nats.  ``SlicedMILoss()(x, y)`` returns MI; use ``-SlicedMILoss
 to maximise it.
 """
 from .checks import MIN_SAMPLES
+from .conditional import CMIResult, CMITestResult, conditional_mi, conditional_mi_test
 from .config import InfoAtlasConfig
 from .functional import MIResult, estimate, estimate_mi, sliced_mi
 from .independence import MITestResult, mi_test
 from .loss import SlicedMILoss
+from .matrix import MIMatrix, mi_matrix
 from .model import InfoAtlas
+from .plotting import plot_mi_matrix
 from .pretrained import REGISTRY, load_pretrained, load_weights, save_weights
 from .softrank import normal_scores, soft_rank
+from .uncertainty import MIInterval, mi_interval
 
 __version__ = "0.1.0"
 
@@ -26,8 +30,9 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "InfoAtlas", "InfoAtlasConfig", "InfoMax", "InfoMin", "MIN_SAMPLES", "MIResult", "MITestResult",
-    "REGISTRY", "SlicedMILoss", "estimate", "estimate_mi", "load_pretrained", "load_weights",
-    "mi_test", "normal_scores",
+    "CMIResult", "CMITestResult", "InfoAtlas", "InfoAtlasConfig", "InfoMax", "InfoMin", "MIInterval",
+    "MIMatrix", "MIN_SAMPLES", "MIResult", "MITestResult", "REGISTRY", "SlicedMILoss",
+    "conditional_mi", "conditional_mi_test", "estimate", "estimate_mi", "load_pretrained",
+    "load_weights", "mi_interval", "mi_matrix", "mi_test", "normal_scores", "plot_mi_matrix",
     "save_weights", "sliced_mi", "soft_rank", "__version__",
 ]

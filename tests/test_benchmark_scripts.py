@@ -210,3 +210,32 @@ def test_loss_gradients_main(tiny_path, tmp_path):
     assert all(0 <= r["angle"] <= 90 for r in res["ascent"])
     md = (tmp_path / "results.md").read_text()
     assert "--quick" in md and "principal angle" in md
+
+
+def test_nonmonotone_truth_and_main(tiny_path, tmp_path):
+    import numpy as np
+
+    from benchmarks import nonmonotone
+    from benchmarks.baselines import ksg
+
+    f, sigma = nonmonotone.FAMILIES["quadratic"]
+    x, y = nonmonotone.sample(f, sigma, 20000, np.random.default_rng(0))
+    assert nonmonotone.true_mi(f, sigma) == pytest.approx(ksg(x, y), abs=0.06)
+    # a sine over whole periods: same law of Y for one or two periods, hence the same MI
+    assert nonmonotone.true_mi(*nonmonotone.FAMILIES["sine, one period"]) == pytest.approx(
+        nonmonotone.true_mi(*nonmonotone.FAMILIES["sine, two periods"]), abs=1e-3)
+    res = nonmonotone.main(["--quick", "--weights", tiny_path, "--out", str(tmp_path)])
+    assert len(res["rows"]) == 2 and all(r["truth"] > 0.3 for r in res["rows"])
+    assert (tmp_path / "nonmonotone.png").stat().st_size > 0 and "--quick" in (tmp_path / "results.md").read_text()
+
+
+def test_step_cost_main(tiny_path, tmp_path):
+    from benchmarks import step_cost
+
+    res = step_cost.main(["--quick", "--weights", tiny_path, "--out", str(tmp_path)])
+    rows = res["rows"]
+    assert {r["setting"] for r in rows} == {"infomin", "infomax"}
+    assert len(rows) == 9 + 6 and all(r["ms"] > 0 for r in rows)
+    ours = [r for r in rows if r["method"] in ("InfoMin (ours, 8 slices)", "InfoMax (ours, 16 slices)")]
+    assert all(r["ratio"] == 1 for r in ours)
+    assert "## infomin" in (tmp_path / "results.md").read_text()

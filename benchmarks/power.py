@@ -33,6 +33,7 @@ Writes ``results.json``, ``results.md`` and ``power.png`` to ``--out``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -245,6 +246,7 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--noise", type=float, default=1.0, help="noise scale of the 1-d settings")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="skip the cells already in --out/cells.json")
     a = p.parse_args(argv)
     a.settings = a.settings or (["quadratic", "one_feature"] if a.quick else list(LOW_DIM + HIGH_DIM))
     a.size_settings = a.size_settings or (["quadratic"] if a.quick else ["circle", "one_feature"])
@@ -272,20 +274,31 @@ def main(argv=None) -> dict:
     todo = cells(a)
     log(f"power: {len(todo)} cells x {a.reps} reps, methods {list(tests)}")
     rows, t0 = [], time.perf_counter()
+    command = "python -m benchmarks.power " + " ".join(x for x in argv if x != "--resume")
+    part = Path(a.out) / "cells.json"  # finished cells, so that --resume skips them
+    done = json.loads(part.read_text()) if a.resume and part.is_file() else {}
     for i, cell in enumerate(todo):
-        rows += run_cell(tests, cell, a)
+        key = repr(cell)
+        if key not in done:
+            done[key] = run_cell(tests, cell, a)
+            part.parent.mkdir(parents=True, exist_ok=True)
+            part.write_text(json.dumps(done, default=float))
+        rows += done[key]
         log(f"[{i + 1}/{len(todo)}] {cell} {time.perf_counter() - t0:.0f}s")
-    command = "python -m benchmarks.power " + " ".join(argv)
+        res = _write(a, command, rows, t0, f"{i + 1} of {len(todo)} cells")
+    return res
+
+
+def _write(a, command: str, rows: list, t0: float, progress: str) -> dict:
     md = (f"# Power and size of independence tests (alpha = {a.alpha})\n\n`{command}`\n\n"
+          f"{progress} (an interrupted run finishes with the same command and `--resume`)\n\n"
           f"## Power (rejection rate, standard error)\n\n{power_table(rows, True, md=True)}\n\n"
           f"## Size (rejection rate under independence)\n\n{power_table(rows, False, md=True)}"
           f"\n\n## Seconds per test\n\n{time_table(rows, md=True)}\n")
-    print(md)
     res = dict(command=command, config=vars(a), env=env_info(), rows=rows,
                total_seconds=time.perf_counter() - t0)
     out = write_outputs(a.out, "results", res, md)
     plot(rows, out / "power.png")
-    log(f"wrote {out}/results.json, results.md, power.png")
     return res
 
 

@@ -84,3 +84,17 @@ def test_bad_arguments_are_named():
         power.parse(["--reps", "0"])
     with pytest.raises(ValueError, match="--alpha"):
         power.parse(["--alpha", "1.5"])
+
+
+def test_resume_skips_finished_cells(tiny, tmp_path, monkeypatch):
+    first = _quick(tiny, tmp_path, ["InfoAtlas"])
+    assert (tmp_path / "out" / "cells.json").is_file()
+    monkeypatch.setattr(power, "run_cell", lambda *a: pytest.fail("a finished cell was rerun"))
+    old = torch.get_num_threads()
+    try:
+        again = power.main(["--quick", "--weights", str(tmp_path / "tiny.safetensors"), "--out",
+                            str(tmp_path / "out"), "--methods", "InfoAtlas", "--resume"])
+    finally:
+        torch.set_num_threads(old)
+    assert [r["rate"] for r in again["rows"]] == [r["rate"] for r in first["rows"]]
+    assert "--resume" not in again["command"]

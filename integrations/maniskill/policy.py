@@ -10,6 +10,7 @@ targets, cloned as offsets from the current joints), optionally predicted in chu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -79,6 +80,13 @@ def from_relative(states: np.ndarray, actions: np.ndarray) -> np.ndarray:
     return out
 
 
+def action_chunks(actions: np.ndarray, chunk: int) -> np.ndarray:
+    """(T, A) -> (T, chunk * A): actions t .. t + chunk - 1 for every step t, the last action
+    repeated past the demo's end."""
+    idx = np.minimum(np.arange(len(actions))[:, None] + np.arange(chunk), len(actions) - 1)
+    return rearrange(actions[idx], "t c a -> t (c a)")
+
+
 @dataclass
 class BCResult:
     """A trained :func:`train_bc` policy with the normalisers of its states and actions."""
@@ -116,9 +124,7 @@ def train_bc(demos, key_indices: np.ndarray | None = None, *, epochs: int = 60, 
                 for d in demos]
     an = Normalizer.fit(np.concatenate(per_demo))
     sn = Normalizer.fit(s)
-    # action t..t+chunk-1 for every step t, the last action repeated past the demo's end
-    a = np.concatenate([rearrange(an(x)[np.minimum(np.arange(len(x))[:, None] + np.arange(chunk), len(x) - 1)],
-                                  "t c a -> t (c a)") for x in per_demo])
+    a = np.concatenate([action_chunks(an(x), chunk) for x in per_demo])
     tensors = [torch.as_tensor(sn(s), dtype=torch.float32), torch.as_tensor(a, dtype=torch.float32)]
     if key_indices is not None:
         goals = np.concatenate([subgoal_targets(d, k) for d, k in zip(demos, key_indices)])
@@ -163,15 +169,20 @@ class ChunkedActor:
         t, chunk = self.t, self.chunk
         if t > self.max_steps:
             raise RuntimeError(f"more than max_steps + 1 = {self.max_steps + 1} calls; call reset()")
-        s = torch.as_tensor(self.sn(state), dtype=torch.float32)
-        with torch.no_grad():
-            pred = rearrange(self.policy(s[None])[0][0], "(c a) -> c a", c=chunk).numpy()
+        pred = self.predict(state)
         for j in range(chunk):  # the prediction for step t + j, made now (j steps ahead)
             self.plans[t + j, j] = pred[j]
         # every query since step t - chunk + 1 (none before 0) predicted step t
-        a = self.an.inverse(self.plans[t, :min(t + 1, chunk)].mean(0))
+        self.executed = self.plans[t, :min(t + 1, chunk)].mean(0)  # normalised
+        a = self.an.inverse(self.executed)
         self.t = t + 1
         return from_relative(state, a) if self.policy.control_mode == "pd_joint_pos" else a
+
+    def predict(self, state: np.ndarray) -> np.ndarray:
+        """The policy's normalised actions for the next ``chunk`` steps. (chunk, A)"""
+        s = torch.as_tensor(self.sn(state), dtype=torch.float32)
+        with torch.no_grad():
+            return rearrange(self.policy(s[None])[0][0], "(c a) -> c a", c=self.chunk).numpy()
 
 
 def _policy_from(arch, state_dict, mode, chunk) -> BCPolicy:
@@ -181,11 +192,15 @@ def _policy_from(arch, state_dict, mode, chunk) -> BCPolicy:
     return policy.eval()
 
 
+def _chunked_actor(arch, state_dict, mode, chunk, sn, an, max_steps) -> ChunkedActor:
+    return ChunkedActor(BCResult(_policy_from(arch, state_dict, mode, chunk), sn, an), max_steps)
+
+
 def _rollouts(job) -> list[bool]:
-    task, state_dict, arch, mode, chunk, sn, an, seeds, max_steps = job
+    task, make_actor, mode, seeds, max_steps = job
     torch.set_num_threads(1)
     from .env import flatten_obs, make_env
-    actor = ChunkedActor(BCResult(_policy_from(arch, state_dict, mode, chunk), sn, an), max_steps)
+    actor = make_actor()
     env = make_env(task, max_episode_steps=max_steps, control_mode=mode)
     out = []
     for seed in seeds:
@@ -212,17 +227,26 @@ def evaluation_seeds(demos, episodes: int, *, offset: int = 0) -> tuple[list[int
     return [d.seed for d in demos[:episodes]], list(range(start, start + episodes))
 
 
+def actor_successes(task: str, make_actor, control_mode: str, seeds, *, max_steps: int,
+                    workers: int = 1) -> list[bool]:
+    """Per seed, whether the actor reaches ``success`` within ``max_steps``.  ``make_actor()``
+    (picklable; called once per worker process) returns an object with ``reset()``, called at
+    each episode's start, and ``__call__(flat_state) -> env action``; episodes run in
+    ``workers`` processes (one env each, built with ``control_mode``)."""
+    chunks = [list(c) for c in np.array_split(np.asarray(seeds), workers) if len(c)]
+    results = map_jobs(_rollouts, [(task, make_actor, control_mode, c, max_steps) for c in chunks])
+    return [r for chunk in results for r in chunk]
+
+
 def successes(task: str, trained: BCResult, seeds, *, max_steps: int, workers: int = 1) -> list[bool]:
     """Per seed, whether a :func:`train_bc` result reaches ``success`` within ``max_steps``;
     episodes run in ``workers`` processes (one env each)."""
     policy, sn, an = trained.policy, trained.state_norm, trained.action_norm
     arch = (policy.trunk[0].in_features, policy.action_head[-1].out_features, policy.subgoal,
             policy.goal_dim, policy.condition)
-    chunks = [list(c) for c in np.array_split(np.asarray(seeds), workers) if len(c)]
-    jobs = [(task, policy.state_dict(), arch, policy.control_mode, policy.chunk, sn, an, c, max_steps)
-            for c in chunks]
-    results = map_jobs(_rollouts, jobs)
-    return [r for chunk in results for r in chunk]
+    make_actor = partial(_chunked_actor, arch, policy.state_dict(), policy.control_mode, policy.chunk,
+                         sn, an, max_steps)
+    return actor_successes(task, make_actor, policy.control_mode, seeds, max_steps=max_steps, workers=workers)
 
 
 def evaluate(task: str, trained: BCResult, seeds, *, max_steps: int, workers: int = 1) -> float:

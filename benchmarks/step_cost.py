@@ -18,7 +18,9 @@ Two settings, each at batch n in ``--ns`` and width d in ``--dims``:
 A step is: penalty (with the method's inner loop, if any), backward into z (a leaf tensor,
 standing in for the encoder output), and the method's own optimiser step.  Time = median
 over ``--repeats`` steps after ``--warmup``; the ratio column divides by ours with its
-default slice count.  On CUDA every step is synchronised before the clock is read.
+default slice count.  On the CPU the clock is the process's CPU time (all its threads; with
+``--threads 1`` it is unaffected by other jobs on the machine); on CUDA it is wall time,
+every step synchronised before the clock is read.
 """
 from __future__ import annotations
 
@@ -74,10 +76,11 @@ def time_step(reg, kind: str, n: int, d: int, device: torch.device, warmup: int,
         other = (s,)
     else:
         other = (torch.randn(n, d, generator=g).to(device).requires_grad_(True),)
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     times = []
     for i in range(warmup + repeats):
         _sync(device)
-        t0 = time.perf_counter()
+        t0 = clock()
         if kind == "infomin" and isinstance(reg, mn.Regulariser):
             reg.fit(z.detach(), other[0])
         loss = reg(z, *other)
@@ -86,7 +89,7 @@ def time_step(reg, kind: str, n: int, d: int, device: torch.device, warmup: int,
             reg.after_backward()
         _sync(device)
         if i >= warmup:
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
         z.grad = None
     return statistics.median(times)
 
@@ -121,7 +124,8 @@ def main(argv=None):
         r["ratio"] = r["ms"] / base
     cmd = "python -m benchmarks.step_cost " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     parts = [f"# Step cost of MI regularisers (forward + backward, ms)\n\n`{cmd.strip()}`\n\n"
-             f"device {device}, torch threads {torch.get_num_threads()}; median of {a.repeats} "
+             f"device {device}, torch threads {torch.get_num_threads()}; "
+             f"{'wall' if device.type == 'cuda' else 'CPU'} time, median of {a.repeats} "
              f"steps; ratio = time / ours at its default slice count (same n, d, this run)\n"]
     for kind in ("infomin", "infomax"):
         names = list(dict.fromkeys(r["method"] for r in rows if r["setting"] == kind))

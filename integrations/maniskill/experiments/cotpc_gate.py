@@ -97,6 +97,22 @@ def run_one(task: str, variant: str, seed: int, demos, config: CoTConfig, args) 
             "eval_seconds": round(time.time() - t0, 1)}
 
 
+def restored(saved: dict | None, setting: dict, task: str, variant: str, seed: int, demo_set: str) -> dict | None:
+    """A finished run whose file under ``runs/`` is gone (that folder is not kept in git), rebuilt
+    from the results.json found at start with the same settings and demo set: its success counts
+    per split (all the summary needs; episode order is not kept) and times; no training curve."""
+    if saved is None or saved["setting"] != setting:
+        return None
+    for s in saved["summaries"]:
+        if s["task"] == task and s["demo_set"] == demo_set and seed in s["seeds"]:
+            i = s["seeds"].index(seed)
+            times = next(r for r in saved["runs"] if (r["task"], r["variant"], r["seed"]) == (task, variant, seed))
+            split = {k: [1] * round(s["per_seed"][variant][k][i] * setting["episodes"]) for k in ("seen", "unseen")}
+            return {**times, **{k: x + [0] * (setting["episodes"] - len(x)) for k, x in split.items()},
+                    "curve": None}
+    return None
+
+
 def summarize(task: str, runs: dict, seeds: list[int]) -> dict:
     """Per variant: mean and sd over seeds of the success per split; sign tests of (b) and (c)
     against (a) and of (b) against (c), over the seeds every variant has."""
@@ -153,7 +169,8 @@ def plot_curves(all_runs: dict, path: Path):
     colors = {"none": "tab:gray", "oracle": "tab:blue", "random": "tab:orange"}
     for row, task in zip(axes, tasks):
         for v in VARIANTS:
-            curves = [np.asarray(r["curve"]) for (t, vv, _), r in all_runs.items() if t == task and vv == v]
+            curves = [np.asarray(r["curve"]) for (t, vv, _), r in all_runs.items()
+                      if t == task and vv == v and r["curve"] is not None]
             if not curves:
                 continue
             n = min(len(c) for c in curves)
@@ -178,6 +195,7 @@ def main(argv=None):
     (args.out / "runs").mkdir(parents=True, exist_ok=True)
     setting = {"config": dataclasses.asdict(config), "control_mode": args.control_mode, "demos": args.demos,
                "episodes": args.episodes}
+    previous = json.loads((args.out / "results.json").read_text()) if (args.out / "results.json").exists() else None
     summaries, all_runs = [], {}
     for task in args.tasks:
         demos = load_demos(task, args.demos, args.control_mode, cache_dir=args.cache, progress=False)
@@ -191,6 +209,8 @@ def main(argv=None):
                     if saved["setting"] != {**setting, "demo_set": demo_set}:
                         raise SystemExit(f"{path} was run with other settings; use another --out")
                     r = saved["result"]
+                elif (r := restored(previous, setting, task, v, seed, demo_set)) is not None:
+                    pass
                 else:
                     r = run_one(task, v, seed, demos, config, args)
                     tmp = path.with_suffix(".tmp")

@@ -4,6 +4,7 @@ model and writes its JSON / Markdown / PNG; the data generators and the neural b
 are checked on their own."""
 import json
 import math
+import mmap
 import time
 
 import numpy as np
@@ -191,11 +192,13 @@ def test_noise_summary_flags():
 
 def test_peak_rss_sees_an_allocation():
     with PeakRSS() as m:
-        a = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+        # fresh anonymous pages, touched: malloc could reuse memory already resident
+        a = mmap.mmap(-1, 40 * 2**20)
+        a.write(b"\x01" * len(a))
         deadline = time.time() + 30.0  # on a loaded machine the sampler may wait its turn
         while m._max - m.base <= 20 and time.time() < deadline:
             time.sleep(0.01)
-        del a
+        a.close()
     assert m.peak > 20
 
 

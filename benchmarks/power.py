@@ -228,7 +228,7 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--out", default="outputs/power")
     p.add_argument("--quick", action="store_true",
                    help="quadratic and one_feature d=16, n in {50, 100}, 4 reps, 19 perms")
-    p.add_argument("--threads", type=int, default=1, help="torch (and numba) threads")
+    p.add_argument("--threads", type=int, default=1, help="torch, numba and BLAS/OpenMP threads")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--settings", nargs="+", choices=LOW_DIM + HIGH_DIM, default=None)
     p.add_argument("--size-settings", nargs="+", choices=LOW_DIM + HIGH_DIM, default=None,
@@ -266,6 +266,11 @@ def main(argv=None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = parse(argv)
     torch.set_num_threads(a.threads)
+    # numpy's BLAS and OpenMP pools default to every core; left so, their idle workers
+    # compete with torch's and the seconds per test stop being comparable
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(a.threads)
     from .common import load_model
 
     model = load_model(a.weights)

@@ -240,12 +240,14 @@ def estimate_mi(X, Y, *, model: InfoAtlas | str | None = None, wide: str = "proj
     in the same pass (default: only below ``DEBIAS_BELOW`` rows, where the offset is
     larger than the noise it adds).  ``refine_steps`` > 0 adds test-time refinement
     (``refine.py``: Adam steps on the generated critic, scored on held-out rows; slower,
-    and small gains on held-out families).  1-D inputs are read as one column.
-    ``ties`` (see :func:`sliced_mi`): with ``"auto"`` (default), when X and Y are both
-    discrete (binary, counts, category codes: at most ``discrete.LEVELS_FRACTION * n``
-    distinct rows each, a joint table dense enough) the estimate is the plug-in MI of the
-    joint counts (method ``"discrete"``); mixed and continuous pairs go through the
-    estimator, a discrete side relabelled as ordered level codes.
+    and small gains on held-out families); the refined estimate is already scored on rows
+    the steps did not see, so ``debias`` is not applied to it.  1-D inputs are read as
+    one column.  ``ties`` (see :func:`sliced_mi`): with ``"auto"`` (default), when X and
+    Y are both discrete (binary, counts, category codes: at most
+    ``discrete.LEVELS_FRACTION * n`` distinct rows each, a joint table dense enough) the
+    estimate is the plug-in MI of the joint counts (method ``"discrete"``); mixed and
+    continuous pairs go through the estimator, a discrete side relabelled as ordered
+    level codes.
     Deterministic for a given ``seed``.
     """
     t0 = time.perf_counter()
